@@ -1,0 +1,1 @@
+/* Placeholder until the shim lands: the library loads and exports nothing. */

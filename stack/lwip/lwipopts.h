@@ -1,0 +1,90 @@
+/* lwIP overrides for tunshim. Only what differs from opt.h, each with its reason. */
+#ifndef TS_LWIPOPTS_H
+#define TS_LWIPOPTS_H
+
+/* One stack thread owns lwIP: no OS layer, no locks. */
+#define NO_SYS 1
+#define SYS_LIGHTWEIGHT_PROT 0
+#define LWIP_SOCKET 0
+#define LWIP_NETCONN 0
+#define LWIP_COMPAT_SOCKETS 0
+#define LWIP_TIMERS 1
+
+/* Memory comes from malloc: connections and buffers are bounded by flow control,
+ * not by static pools sized for microcontrollers. */
+#define MEM_LIBC_MALLOC 1
+#define MEMP_MEM_MALLOC 1
+#define MEM_ALIGNMENT 8
+#define MEM_SIZE (16 * 1024 * 1024)
+#define PBUF_POOL_SIZE 64
+#define MEMP_NUM_TCP_PCB 4096
+#define MEMP_NUM_TCP_PCB_LISTEN 256
+#define MEMP_NUM_UDP_PCB 1024
+#define MEMP_NUM_TCP_SEG 65535
+#define MEMP_NUM_PBUF 4096
+#define MEMP_NUM_SYS_TIMEOUT 32
+
+#define LWIP_IPV4 1
+#define LWIP_IPV6 1
+/* The tunnel is L3: no link layer, no neighbour discovery, no autoconfiguration. */
+#define LWIP_ARP 0
+#define LWIP_ETHERNET 0
+#define LWIP_IPV6_AUTOCONFIG 0
+#define LWIP_IPV6_DHCP6 0
+#define LWIP_IPV6_MLD 0
+#define LWIP_IPV6_SEND_ROUTER_SOLICIT 0
+#define LWIP_IPV6_DUP_DETECT_ATTEMPTS 0
+#define LWIP_ND6_QUEUEING 0
+#define LWIP_DHCP 0
+#define LWIP_AUTOIP 0
+#define LWIP_IGMP 0
+#define LWIP_DNS 0
+#define LWIP_RAW 0
+/* Reassemble fragments the peer's side may produce; we never fragment ourselves
+ * (the MSS fits the tunnel MTU). */
+#define IP_REASSEMBLY 1
+#define IP_FRAG 0
+#define LWIP_IPV6_REASS 1
+#define LWIP_IPV6_FRAG 0
+#define IP_REASS_MAX_PBUFS 128
+
+#define LWIP_TCP 1
+#define LWIP_UDP 1
+#define LWIP_ICMP 1
+#define LWIP_ICMP6 1
+
+/* TCP sized for WAN bandwidth-delay products: one connection keeps several MiB in
+ * flight (4 MiB at 100 ms is 320 Mbit/s). Window scaling makes that expressible;
+ * the scale factor 7 allows 8 MiB windows. */
+#define TCP_MSS 1380 /* MTU 1420 - 40; IPv6 and smaller MTUs lower it per netif */
+#define LWIP_WND_SCALE 1
+#define TCP_RCV_SCALE 7
+#define TCP_WND (4 * 1024 * 1024)
+#define TCP_SND_BUF (4 * 1024 * 1024)
+#define TCP_SND_QUEUELEN (4 * TCP_SND_BUF / TCP_MSS)
+#define TCP_SNDQUEUELOWAT (TCP_SND_QUEUELEN / 2)
+/* init.c's sanity check wants the low-water mark below the 16-bit limit. */
+#define TCP_SNDLOWAT (0xFFFF - 4 * TCP_MSS - 1)
+#define TCP_WND_UPDATE_THRESHOLD (TCP_WND / 8)
+#define TCP_OOSEQ_MAX_BYTES (4 * 1024 * 1024)
+#define TCP_QUEUE_OOSEQ 1
+#define LWIP_TCP_SACK_OUT 1
+#define LWIP_TCP_MAX_SACK_NUM 8
+#define TCP_LISTEN_BACKLOG 1
+#define LWIP_TCP_TIMESTAMPS 1
+#define TCP_CALCULATE_EFF_SEND_MSS 1
+#define LWIP_TCP_KEEPALIVE 1
+#define TCP_OVERSIZE TCP_MSS
+#define LWIP_NETIF_TX_SINGLE_PBUF 0
+#define LWIP_CHECKSUM_ON_COPY 1
+
+/* The tunnel authenticates every packet; checksums still guard lwIP's own logic,
+ * so they stay on (defaults). */
+
+#define LWIP_NETIF_STATUS_CALLBACK 0
+#define LWIP_NETIF_LINK_CALLBACK 0
+#define LWIP_SINGLE_NETIF 1
+#define LWIP_STATS 0
+#define LWIP_DEBUG 0
+
+#endif

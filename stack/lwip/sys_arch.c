@@ -1,0 +1,17 @@
+/* The two platform functions lwIP needs with NO_SYS: a millisecond clock and randomness. */
+#include <time.h>
+#include <sodium.h>
+#include "lwip/sys.h"
+
+u32_t sys_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (u32_t)(ts.tv_sec * 1000u + ts.tv_nsec / 1000000);
+}
+
+unsigned int ts_lwip_rand(void)
+{
+	return randombytes_random();
+}
