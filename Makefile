@@ -82,7 +82,8 @@ $(STACK_LIB): $(LWIP_SRC)/.fetched $(STACK_OBJS) $(LWIP_OBJS)
 	rm -f $@ && ar rcs $@ $(STACK_OBJS) $(LWIP_OBJS)
 
 $(BUILD)/libtunshim.so: $(SHIM_OBJS) $(STACK_LIB)
-	$(CC) $(BASE_CFLAGS) $(SO_LDFLAGS) -o $@ $(SHIM_OBJS) $(STACK_LIB) $(SO_LIBS) $(SAN_LDFLAGS)
+	$(CC) $(BASE_CFLAGS) $(SO_LDFLAGS) -o $@ $(SHIM_OBJS) \
+		-Wl,--whole-archive $(STACK_LIB) -Wl,--no-whole-archive $(SO_LIBS) $(SAN_LDFLAGS)
 
 $(BUILD)/tunshim: shim/wrapper.c $(wildcard shim/*.h)
 	@mkdir -p $(dir $@)

@@ -45,6 +45,8 @@
 #define IP_REASSEMBLY 1
 #define IP_FRAG 0
 #define LWIP_IPV6_REASS 1
+/* 64-bit pointers do not fit in the fragment header: reassembly copies it. */
+#define IPV6_FRAG_COPYHEADER 1
 #define LWIP_IPV6_FRAG 0
 #define IP_REASS_MAX_PBUFS 128
 

@@ -8,6 +8,10 @@
 #include <sys/time.h>
 
 #define LWIP_TIMEVAL_PRIVATE 0
+/* glibc provides htons and friends; lwIP must not redefine them. */
+#define LWIP_DONT_PROVIDE_BYTEORDER_FUNCTIONS 1
+#define lwip_htons(x) ((u16_t)__builtin_bswap16(x))
+#define lwip_htonl(x) ((u32_t)__builtin_bswap32(x))
 #define LWIP_ERRNO_STDINCLUDE 1
 /* Never random(): that would advance the host program's own PRNG sequence. */
 unsigned int ts_lwip_rand(void);

@@ -1,0 +1,42 @@
+/* One bridged connection: a socketpair end (fd) on one side, an lwIP pcb on the other. */
+#ifndef TS_BRIDGE_H
+#define TS_BRIDGE_H
+
+#include <stdbool.h>
+#include "lwip/tcp.h"
+#include "lwip/udp.h"
+#include "stack_internal.h"
+
+struct ts_bridge {
+	struct ts_pollable poll;   /* first: the loop hands us back this pointer */
+	struct ts_bridge *next;    /* st->bridges */
+	struct ts_stack *st;
+	struct ts_bridge_req req;
+	ts_bridge_done_fn done;
+	void *arg;
+	uint64_t id;
+	int fd;
+	int peer;                  /* routing peer, for handshake failures */
+	uint32_t events;           /* current epoll interest on fd */
+	size_t discard_left;
+	int fail_errno;            /* set before an abort we caused */
+	bool reported, dead;
+	/* TCP */
+	struct tcp_pcb *tcp;
+	struct pbuf *to_app;       /* received, not yet written to fd */
+	size_t to_app_off;         /* bytes of to_app's first pbuf already written */
+	bool app_eof, remote_fin, fin_to_app;
+	/* UDP */
+	struct udp_pcb *udp;
+};
+
+/* bridge.c */
+void ts_bridge_report(struct ts_bridge *b, int error);
+void ts_bridge_set_events(struct ts_bridge *b, uint32_t events);
+void ts_bridge_finish(struct ts_bridge *b);
+bool ts_bridge_discard(struct ts_bridge *b);
+void ts_bridge_reap(struct ts_stack *st);
+int ts_ip_from_sockaddr(const struct sockaddr_storage *ss, ip_addr_t *ip, u16_t *port);
+void ts_sockaddr_from_ip(const ip_addr_t *ip, u16_t port, struct sockaddr_storage *ss);
+
+#endif

@@ -1,0 +1,278 @@
+/* The stack thread: one epoll loop over the command eventfd, the outer UDP socket and
+ * every bridged descriptor, plus lwIP's and the device's timers. lwIP and the device
+ * are touched from here only, so nothing below takes a lock. */
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+#include "lwip/init.h"
+#include "lwip/timeouts.h"
+#include "hs_gap.h"
+#include "log.h"
+#include "messages.h"
+#include "bridge.h"
+#include "stack_internal.h"
+
+#define RX_BATCH 32
+
+struct ts_cmd *ts_cmd_take_all(struct ts_stack *st);
+void ts_waiter_wake(struct ts_waiter *w, int rc);
+
+void ts_loop_watch(struct ts_stack *st, int fd, struct ts_pollable *p, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = p };
+
+	if (epoll_ctl(st->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		ts_err("epoll add fd %d: %s", fd, strerror(errno));
+}
+
+void ts_loop_modify(struct ts_stack *st, int fd, struct ts_pollable *p, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = p };
+
+	if (epoll_ctl(st->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+		ts_err("epoll mod fd %d: %s", fd, strerror(errno));
+}
+
+void ts_loop_unwatch(struct ts_stack *st, int fd)
+{
+	epoll_ctl(st->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+static uint64_t now_ns(void *ctx)
+{
+	struct timespec ts;
+
+	(void)ctx;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* ---- outer UDP ---- */
+
+static socklen_t to_socket_family(const struct ts_stack *st, const struct sockaddr *dst,
+				  socklen_t len, struct sockaddr_in6 *mapped)
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)dst;
+
+	if (st->udp_family != AF_INET6 || dst->sa_family != AF_INET)
+		return len;
+	/* A dual-stack socket reaches IPv4 endpoints through mapped addresses. */
+	memset(mapped, 0, sizeof(*mapped));
+	mapped->sin6_family = AF_INET6;
+	mapped->sin6_port = in->sin_port;
+	mapped->sin6_addr.s6_addr[10] = 0xff;
+	mapped->sin6_addr.s6_addr[11] = 0xff;
+	memcpy(&mapped->sin6_addr.s6_addr[12], &in->sin_addr, 4);
+	return sizeof(*mapped);
+}
+
+static int send_udp(void *ctx, const struct sockaddr *dst, socklen_t dstlen,
+		    const uint8_t *buf, size_t len)
+{
+	struct ts_stack *st = ctx;
+	struct sockaddr_in6 mapped;
+	socklen_t l = to_socket_family(st, dst, dstlen, &mapped);
+	const struct sockaddr *to = l == sizeof(mapped) && dst->sa_family == AF_INET ?
+		(const struct sockaddr *)&mapped : dst;
+
+	if (len == MESSAGE_INITIATION_LEN && buf[0] == MESSAGE_INITIATION)
+		ts_gap_record(st->gap_fd);
+
+	if (sendto(st->udp_fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, to, l) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Mapped sources are reported as plain IPv4, so endpoints compare consistently. */
+static socklen_t normalize_source(struct sockaddr_storage *ss, socklen_t len)
+{
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in in = { .sin_family = AF_INET };
+
+	if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		return len;
+	in.sin_port = s6->sin6_port;
+	memcpy(&in.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+	memcpy(ss, &in, sizeof(in));
+	return sizeof(in);
+}
+
+static void udp_readable(struct ts_stack *st, struct ts_pollable *p, uint32_t events)
+{
+	struct mmsghdr msgs[RX_BATCH];
+	struct iovec iov[RX_BATCH];
+	struct sockaddr_storage src[RX_BATCH];
+	int n;
+
+	(void)p;
+	(void)events;
+	for (int i = 0; i < RX_BATCH; i++) {
+		iov[i] = (struct iovec){ st->rxbufs + i * st->rxslot, st->rxslot };
+		msgs[i].msg_hdr = (struct msghdr){ .msg_name = &src[i], .msg_namelen = sizeof(src[i]),
+						   .msg_iov = &iov[i], .msg_iovlen = 1 };
+	}
+	n = recvmmsg(st->udp_fd, msgs, RX_BATCH, MSG_DONTWAIT, NULL);
+	for (int i = 0; i < n; i++) {
+		socklen_t sl = normalize_source(&src[i], msgs[i].msg_hdr.msg_namelen);
+
+		if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
+			continue;
+		wg_device_receive(st->dev, iov[i].iov_base, msgs[i].msg_len,
+				  (struct sockaddr *)&src[i], sl);
+		/* Hand decrypted packets to lwIP outside the device's receive path. */
+		ts_netif_drain(st);
+	}
+}
+
+static void grow_buffers(int fd)
+{
+	int sz = 4 << 20;
+
+	/* Bulk transfers burst faster than one loop iteration drains; privileged
+	 * processes may exceed rmem_max, others get what the kernel allows. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+}
+
+static int outer_bind(int fd, int family, uint16_t port)
+{
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons(port) };
+
+	if (family == AF_INET6)
+		return bind(fd, (struct sockaddr *)&a6, sizeof(a6));
+	return bind(fd, (struct sockaddr *)&a4, sizeof(a4));
+}
+
+int ts_udp_open(struct ts_stack *st, const struct wg_config *cfg, char *err, size_t errlen)
+{
+	int off = 0, fd;
+
+	/* One dual-stack socket serves v4 and v6 endpoints; fall back to v4 only
+	 * where IPv6 is disabled. */
+	st->udp_family = AF_INET6;
+	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd >= 0 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0) {
+		st->udp_family = AF_INET;
+		fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	}
+	if (fd < 0 || outer_bind(fd, st->udp_family, cfg->listen_port) < 0) {
+		snprintf(err, errlen, "cannot open the WireGuard UDP socket%s%u: %s",
+			 cfg->has_listen_port ? " on port " : "", cfg->has_listen_port ?
+			 cfg->listen_port : 0u, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	grow_buffers(fd);
+	st->udp_fd = fd;
+	st->rxslot = (size_t)cfg->mtu + 128;
+	st->rxbufs = malloc(st->rxslot * RX_BATCH);
+	if (!st->rxbufs)
+		return snprintf(err, errlen, "out of memory"), -1;
+	return 0;
+}
+
+/* ---- device ---- */
+
+static void peer_event(void *ctx, int peer, int event)
+{
+	if (event == WG_PEER_HANDSHAKE_FAILED)
+		ts_bridge_peer_failed(ctx, peer);
+}
+
+struct wg_device *ts_device_create(struct ts_stack *st, const struct wg_config *cfg,
+				   const struct sockaddr_storage *eps, double scale)
+{
+	static struct wg_device_ops ops;
+	struct wg_timer_params tp;
+
+	ops = (struct wg_device_ops){ .ctx = st, .send_udp = send_udp, .deliver = ts_netif_deliver,
+				      .now = now_ns, .peer_event = peer_event };
+	wg_timer_params_default(&tp, scale);
+	return wg_device_new(cfg, eps, &tp, &ops);
+}
+
+/* ---- commands ---- */
+
+static void run_command(struct ts_stack *st, struct ts_cmd *cmd)
+{
+	switch (cmd->type) {
+	case TS_CMD_BRIDGE:
+		ts_bridge_start(st, cmd);
+		break;
+	case TS_CMD_STATS:
+		ts_waiter_wake(cmd->waiter, wg_device_peer_stats(st->dev, cmd->peer, cmd->stats));
+		break;
+	}
+	free(cmd);
+}
+
+static void commands_ready(struct ts_stack *st, struct ts_pollable *p, uint32_t events)
+{
+	uint64_t v;
+	struct ts_cmd *cmd, *next;
+
+	(void)p;
+	(void)events;
+	if (read(st->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		ts_err("stack eventfd: %s", strerror(errno));
+	for (cmd = ts_cmd_take_all(st); cmd; cmd = next) {
+		next = cmd->next;
+		run_command(st, cmd);
+	}
+}
+
+/* ---- the loop ---- */
+
+static int next_timeout_ms(struct ts_stack *st)
+{
+	uint64_t dl = wg_device_tick(st->dev), now = now_ns(NULL);
+	u32_t lw = sys_timeouts_sleeptime();
+	uint64_t ms = lw == SYS_TIMEOUTS_SLEEPTIME_INFINITE ? 60000 : lw;
+
+	if (dl != UINT64_MAX) {
+		uint64_t dms = dl > now ? (dl - now + 999999) / 1000000 : 0;
+
+		if (dms < ms)
+			ms = dms;
+	}
+	return (int)ms;
+}
+
+void *ts_loop_main(void *arg)
+{
+	struct ts_stack *st = arg;
+	struct epoll_event evs[64];
+
+	st->ev_poll.handler = commands_ready;
+	st->udp_poll.handler = udp_readable;
+	ts_loop_watch(st, st->evfd, &st->ev_poll, EPOLLIN);
+	ts_loop_watch(st, st->udp_fd, &st->udp_poll, EPOLLIN);
+	while (!__atomic_load_n(&st->stopping, __ATOMIC_SEQ_CST)) {
+		int n = epoll_wait(st->epfd, evs, 64, next_timeout_ms(st));
+
+		for (int i = 0; i < n; i++) {
+			struct ts_pollable *p = evs[i].data.ptr;
+
+			p->handler(st, p, evs[i].events);
+		}
+		sys_check_timeouts();
+		ts_netif_drain(st);
+		ts_bridge_reap(st);
+	}
+	ts_bridge_close_all(st);
+	return NULL;
+}

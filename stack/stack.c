@@ -1,0 +1,286 @@
+/* Starting and stopping the stack, and the command queue that application threads
+ * use to reach the stack thread. */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include "hs_gap.h"
+#include "log.h"
+#include "stack_internal.h"
+
+void *ts_loop_main(void *arg);
+int ts_udp_open(struct ts_stack *st, const struct wg_config *cfg, char *err, size_t errlen);
+struct wg_device *ts_device_create(struct ts_stack *st, const struct wg_config *cfg,
+				   const struct sockaddr_storage *eps, double scale);
+
+static int resolve_endpoint(const struct wg_peer_config *p, struct sockaddr_storage *out,
+			    char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *res;
+	char port[8];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!p->endpoint_host)
+		return 0;
+	snprintf(port, sizeof(port), "%u", p->endpoint_port);
+	rc = getaddrinfo(p->endpoint_host, port, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot resolve Endpoint \"%s\": %s", p->endpoint_host,
+			 gai_strerror(rc));
+		return -1;
+	}
+	memcpy(out, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	return 0;
+}
+
+static int build_routes(struct ts_stack *st, const struct wg_config *cfg)
+{
+	allowedips_init(&st->routes);
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		const struct wg_peer_config *p = &cfg->peers[i];
+
+		for (size_t j = 0; j < p->n_allowed_ips; j++) {
+			const struct wg_prefix *a = &p->allowed_ips[j];
+
+			/* The value only needs to be non-NULL: the peer index + 1. */
+			if (allowedips_insert(&st->routes, a->ip.family, a->ip.addr, a->cidr,
+					      (void *)(uintptr_t)(i + 1)) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static void stack_free(struct ts_stack *st)
+{
+	if (st->dev)
+		wg_device_free(st->dev);
+	if (st->udp_fd >= 0)
+		close(st->udp_fd);
+	if (st->evfd >= 0)
+		close(st->evfd);
+	if (st->epfd >= 0)
+		close(st->epfd);
+	if (st->gap_fd >= 0)
+		close(st->gap_fd);
+	allowedips_free(&st->routes);
+	free(st->rxbufs);
+	pthread_mutex_destroy(&st->qmu);
+	free(st);
+}
+
+static int start_thread(struct ts_stack *st)
+{
+	sigset_t all, old;
+	int rc;
+
+	/* The stack thread must never run the application's signal handlers. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&st->thread, NULL, ts_loop_main, st);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+static int stack_init(struct ts_stack *st, const struct wg_config *cfg,
+		      const struct ts_stack_options *opt, char *err, size_t errlen)
+{
+	struct sockaddr_storage *eps = calloc(cfg->n_peers ? cfg->n_peers : 1, sizeof(*eps));
+	double scale = opt && opt->timer_scale > 0 ? opt->timer_scale : 1;
+
+	if (!eps)
+		return snprintf(err, errlen, "out of memory"), -1;
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		if (resolve_endpoint(&cfg->peers[i], &eps[i], err, errlen) < 0)
+			return free(eps), -1;
+	if (build_routes(st, cfg) < 0 || ts_udp_open(st, cfg, err, errlen) < 0)
+		return free(eps), -1;
+	st->dev = ts_device_create(st, cfg, eps, scale);
+	free(eps);
+	if (!st->dev)
+		return snprintf(err, errlen, "cannot create the WireGuard device"), -1;
+	if (ts_netif_setup(st, cfg) < 0)
+		return snprintf(err, errlen, "cannot set up the tunnel interface"), -1;
+	return 0;
+}
+
+int ts_stack_start(const struct wg_config *cfg, const struct ts_stack_options *opt,
+		   struct ts_stack **out, char *err, size_t errlen)
+{
+	static int started;
+	struct ts_stack *st;
+
+	/* lwIP keeps global state: one stack per process. */
+	if (__atomic_exchange_n(&started, 1, __ATOMIC_SEQ_CST))
+		return snprintf(err, errlen, "a tunnel stack already runs in this process"), -1;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return snprintf(err, errlen, "out of memory"), -1;
+	st->udp_fd = st->evfd = st->epfd = st->gap_fd = -1;
+	st->mtu = cfg->mtu;
+	pthread_mutex_init(&st->qmu, NULL);
+	st->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	st->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (st->evfd < 0 || st->epfd < 0) {
+		snprintf(err, errlen, "cannot create the event loop: %s", strerror(errno));
+		goto fail;
+	}
+	if (stack_init(st, cfg, opt, err, errlen) < 0)
+		goto fail;
+	/* Before the first initiation can be sent: see hs_gap.h. */
+	st->gap_fd = ts_gap_open(cfg->public_key);
+	ts_gap_wait(st->gap_fd);
+	if (start_thread(st) != 0) {
+		snprintf(err, errlen, "cannot start the stack thread");
+		goto fail;
+	}
+	*out = st;
+	return 0;
+fail:
+	stack_free(st);
+	__atomic_store_n(&started, 0, __ATOMIC_SEQ_CST);
+	return -1;
+}
+
+static void wake(struct ts_stack *st)
+{
+	uint64_t one = 1;
+
+	if (write(st->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		ts_err("stack wake-up failed: %s", strerror(errno));
+}
+
+void ts_stack_stop(struct ts_stack *st)
+{
+	__atomic_store_n(&st->stopping, 1, __ATOMIC_SEQ_CST);
+	wake(st);
+	pthread_join(st->thread, NULL);
+	stack_free(st);
+}
+
+static void submit(struct ts_stack *st, struct ts_cmd *cmd)
+{
+	pthread_mutex_lock(&st->qmu);
+	if (st->qtail)
+		st->qtail->next = cmd;
+	else
+		st->qhead = cmd;
+	st->qtail = cmd;
+	pthread_mutex_unlock(&st->qmu);
+	wake(st);
+}
+
+struct ts_cmd *ts_cmd_take_all(struct ts_stack *st)
+{
+	struct ts_cmd *list;
+
+	pthread_mutex_lock(&st->qmu);
+	list = st->qhead;
+	st->qhead = st->qtail = NULL;
+	pthread_mutex_unlock(&st->qmu);
+	return list;
+}
+
+int ts_bridge_open(struct ts_stack *st, const struct ts_bridge_req *req,
+		   ts_bridge_done_fn done, void *arg)
+{
+	struct ts_cmd *cmd = calloc(1, sizeof(*cmd));
+
+	if (!cmd) {
+		close(req->fd);
+		return -ENOMEM;
+	}
+	cmd->type = TS_CMD_BRIDGE;
+	cmd->req = *req;
+	cmd->done = done;
+	cmd->arg = arg;
+	submit(st, cmd);
+	return 0;
+}
+
+static void waiter_init(struct ts_waiter *w)
+{
+	memset(w, 0, sizeof(*w));
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+}
+
+void ts_waiter_wake(struct ts_waiter *w, int rc)
+{
+	pthread_mutex_lock(&w->mu);
+	w->rc = rc;
+	w->done = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static int waiter_wait(struct ts_waiter *w)
+{
+	pthread_mutex_lock(&w->mu);
+	while (!w->done)
+		pthread_cond_wait(&w->cv, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	return w->rc;
+}
+
+static void open_wait_done(void *arg, const struct ts_bridge_result *res)
+{
+	struct ts_waiter *w = arg;
+
+	w->res = *res;
+	ts_waiter_wake(w, -res->error);
+}
+
+int ts_bridge_open_wait(struct ts_stack *st, const struct ts_bridge_req *req,
+			struct ts_bridge_result *res)
+{
+	struct ts_waiter w;
+	int rc;
+
+	waiter_init(&w);
+	rc = ts_bridge_open(st, req, open_wait_done, &w);
+	if (rc < 0)
+		return rc;
+	rc = waiter_wait(&w);
+	if (res)
+		*res = w.res;
+	return rc;
+}
+
+int ts_stack_peer_stats(struct ts_stack *st, int peer_index, struct wg_peer_stats *out)
+{
+	struct ts_cmd *cmd = calloc(1, sizeof(*cmd));
+	struct ts_waiter w;
+
+	if (!cmd)
+		return -ENOMEM;
+	waiter_init(&w);
+	cmd->type = TS_CMD_STATS;
+	cmd->peer = peer_index;
+	cmd->stats = out;
+	cmd->waiter = &w;
+	submit(st, cmd);
+	return waiter_wait(&w);
+}
+
+bool ts_stack_routes(struct ts_stack *st, const struct sockaddr *dst)
+{
+	if (dst->sa_family == AF_INET)
+		return allowedips_lookup(&st->routes, AF_INET,
+			(const uint8_t *)&((const struct sockaddr_in *)dst)->sin_addr) != NULL;
+	if (dst->sa_family == AF_INET6)
+		return allowedips_lookup(&st->routes, AF_INET6,
+			((const struct sockaddr_in6 *)dst)->sin6_addr.s6_addr) != NULL;
+	return false;
+}

@@ -1,0 +1,82 @@
+/* State shared by the stack thread's files (loop, netif, bridges). Touched by the
+ * stack thread only, except the command queue (under qmu). */
+#ifndef TS_STACK_INTERNAL_H
+#define TS_STACK_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include "lwip/netif.h"
+#include "allowedips.h"
+#include "device.h"
+#include "stack.h"
+
+struct ts_stack;
+
+/* Anything registered with the loop's epoll: data.ptr points at one of these. */
+struct ts_pollable {
+	void (*handler)(struct ts_stack *st, struct ts_pollable *p, uint32_t events);
+};
+
+enum ts_cmd_type { TS_CMD_BRIDGE, TS_CMD_STATS };
+
+struct ts_cmd {
+	struct ts_cmd *next;
+	enum ts_cmd_type type;
+	struct ts_bridge_req req;
+	ts_bridge_done_fn done;
+	void *arg;
+	int peer;
+	struct wg_peer_stats *stats;
+	struct ts_waiter *waiter;
+};
+
+/* How an application thread waits for the stack thread without spinning. */
+struct ts_waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+	int rc;
+	struct ts_bridge_result res;
+};
+
+struct ts_rxq { struct pbuf *head, *tail; };
+
+struct ts_bridge;
+
+struct ts_stack {
+	pthread_t thread;
+	int epfd, evfd, udp_fd, udp_family;
+	struct ts_pollable ev_poll, udp_poll;
+	pthread_mutex_t qmu;
+	struct ts_cmd *qhead, *qtail;
+	int stopping;
+	struct wg_device *dev;
+	struct netif netif;
+	struct ts_rxq rxq;          /* decrypted packets waiting for lwIP */
+	struct allowedips routes;   /* immutable after start: read by any thread */
+	uint8_t *rxbufs;            /* recvmmsg slots */
+	size_t rxslot;
+	uint64_t next_id;
+	struct ts_bridge *bridges;  /* every live bridge, for stop and peer failures */
+	int mtu;
+	int gap_fd;                 /* hs_gap.h record, or -1 */
+};
+
+/* loop.c */
+void ts_loop_watch(struct ts_stack *st, int fd, struct ts_pollable *p, uint32_t events);
+void ts_loop_modify(struct ts_stack *st, int fd, struct ts_pollable *p, uint32_t events);
+void ts_loop_unwatch(struct ts_stack *st, int fd);
+
+/* netif.c */
+int ts_netif_setup(struct ts_stack *st, const struct wg_config *cfg);
+void ts_netif_deliver(void *ctx, const uint8_t *pkt, size_t len);
+void ts_netif_drain(struct ts_stack *st);
+
+/* bridge_tcp.c, bridge_udp.c, bridge.c */
+void ts_bridge_start(struct ts_stack *st, struct ts_cmd *cmd);
+int ts_bridge_tcp_open(struct ts_stack *st, struct ts_bridge *b);
+int ts_bridge_udp_open(struct ts_stack *st, struct ts_bridge *b);
+void ts_bridge_peer_failed(struct ts_stack *st, int peer);
+void ts_bridge_close_all(struct ts_stack *st);
+
+#endif
