@@ -96,7 +96,8 @@ struct wg_device *wg_device_new(const struct wg_config *cfg,
 	index_table_init(&dev->index_table);
 	dev->plain = malloc(WG_MAX_MESSAGE);
 	dev->wire = malloc(WG_MAX_MESSAGE);
-	if (!dev->plain || !dev->wire)
+	dev->rx = malloc(WG_MAX_MESSAGE);
+	if (!dev->plain || !dev->wire || !dev->rx)
 		goto fail;
 	if (noise_identity_init(&dev->identity, cfg->private_key))
 		goto fail;
@@ -118,10 +119,14 @@ void wg_device_free(struct wg_device *dev)
 	for (i = 0; i < dev->n_peers; i++)
 		wg_peer_destroy(&dev->peers[i]);
 	allowedips_free(&dev->allowedips);
+	/* plaintext, not keys, but nobody's business after we are gone */
 	if (dev->plain)
 		sodium_memzero(dev->plain, WG_MAX_MESSAGE);
+	if (dev->rx)
+		sodium_memzero(dev->rx, WG_MAX_MESSAGE);
 	free(dev->plain);
 	free(dev->wire);
+	free(dev->rx);
 	sodium_free(dev);       /* wipes the identity, cookie secret and peers */
 }
 

@@ -69,8 +69,11 @@ struct wg_device {
 	struct index_table index_table;
 	uint64_t now;                   /* ops->now, read once per entry point */
 	size_t mtu;
-	uint8_t *plain;                 /* scratch: one padded or decrypted packet */
-	uint8_t *wire;                  /* scratch: one sealed data message */
+	/* Scratch, one packet each. Receiving may send (a promotion flushes the
+	 * staged queue, deliver may answer at once), so the paths share nothing. */
+	uint8_t *plain;                 /* send: the padded packet */
+	uint8_t *wire;                  /* send: the sealed message */
+	uint8_t *rx;                    /* receive: the opened packet */
 	uint64_t load_window_start;     /* handshake load, counted per second */
 	unsigned int load_count;
 	uint64_t last_under_load;

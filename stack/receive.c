@@ -76,7 +76,6 @@ static struct wg_peer *consume_initiation(struct wg_device *dev, const uint8_t *
 {
 	struct noise_initiation_result r;
 	struct wg_peer *peer = NULL;
-
 	int ret;
 
 	if (noise_consume_initiation(&dev->identity, (const struct msg_initiation *)buf, &r)) {
@@ -267,7 +266,7 @@ static void receive_data(struct wg_device *dev, const uint8_t *buf, size_t len,
 	peer = e->peer;
 	if (!keypair_accepts(dev, kp))
 		return;
-	n = noise_open_data(&kp->kp, dev->plain, buf, len);
+	n = noise_open_data(&kp->kp, dev->rx, buf, len);
 	if (n < 0)
 		return;
 	/* Authentic and fresh: now it may move state. */
@@ -280,7 +279,7 @@ static void receive_data(struct wg_device *dev, const uint8_t *buf, size_t len,
 	keep_key_fresh(peer);
 	wg_timers_any_authenticated_packet_received(peer);
 	wg_timers_any_authenticated_packet_traversal(peer);
-	deliver(peer, dev->plain, (size_t)n);
+	deliver(peer, dev->rx, (size_t)n);
 }
 
 void wg_packet_receive(struct wg_device *dev, const uint8_t *buf, size_t len,

@@ -60,7 +60,9 @@ void wg_packet_send_initiation(struct wg_peer *peer, bool is_retry)
 			return;
 		peer->timers.handshake_attempts = 0;
 	}
-	if (!peer->endpoint_len || handshake_rate_limited(peer))
+	/* One initiation per REKEY_TIMEOUT; a retransmission is already that late
+	 * after the last initiation, and must not be held back by a response. */
+	if (!peer->endpoint_len || (!is_retry && handshake_rate_limited(peer)))
 		return;
 	ts_dbg("peer %d: sending handshake initiation%s", peer->index, is_retry ? " (retry)" : "");
 	handshake_sent(peer);

@@ -444,10 +444,10 @@ static enum verdict hold_all(struct world *w, const struct dgram *d)
 static void test_handshake_steps(void)
 {
 	struct world w;
-	uint8_t pkt[1500];
+	uint8_t pkt[1500], pkt6[100];
 	struct wg_peer *pa, *pb;
 	struct wg_peer_stats sa, sb;
-	size_t len = 0;
+	size_t len = 0, len6;
 
 	world_init(&w, NULL);
 	pa = peer_of(&w, A);
@@ -465,6 +465,11 @@ static void test_handshake_steps(void)
 	CHECK(!wg_device_peer_has_session(w.n[B].dev, 0));
 	CHECK_INT(count_sent(&w, 0, B, MESSAGE_RESPONSE), 1);
 	CHECK(same_addr((struct sockaddr *)&pb->endpoint, &w.n[A].addr));
+	/* B may not send on next: its packet waits (no initiation: it just responded) */
+	len6 = ipv6(pkt6, "fd00::2", "fd00::1", 7);
+	CHECK_INT(wg_device_send(w.n[B].dev, pkt6, len6), 0);
+	CHECK_INT(pb->staged_count, 1);
+	CHECK_INT(w.qn, 1);
 
 	pump_one(&w);   /* A: response -> current at once, staged packets go */
 	CHECK(pa->current != NULL && pa->current->kp.is_initiator);
@@ -478,7 +483,11 @@ static void test_handshake_steps(void)
 	CHECK(pb->current != NULL && pb->next == NULL && !pb->current->kp.is_initiator);
 	CHECK_INT(w.n[B].done_events, 1);
 	CHECK_INT(w.n[B].delivered, 1);
+	CHECK_INT(pb->staged_count, 0);  /* flushed on the promotion */
 	settle(&w);
+	CHECK_INT(w.n[A].delivered, 1);
+	CHECK_INT(w.n[A].last_len, len6);
+	CHECK_MEM(w.n[A].last, pkt6, len6);
 	CHECK_INT(w.n[B].delivered, 3);
 	CHECK_INT(w.n[B].last_len, len);
 	CHECK_MEM(w.n[B].last, pkt, len);
@@ -491,8 +500,8 @@ static void test_handshake_steps(void)
 	CHECK_INT(sa.last_handshake_ns, T0);
 	CHECK_INT(sa.tx_bytes, 148 + 3 * 64);
 	CHECK_INT(sb.rx_bytes, 148 + 3 * 64);
-	CHECK_INT(sa.rx_bytes, 92);
-	CHECK_INT(sb.tx_bytes, 92);
+	CHECK_INT(sa.rx_bytes, 92 + 32 + 48);
+	CHECK_INT(sb.tx_bytes, 92 + 32 + 48);
 	CHECK_INT(sb.initiations_sent, 0);
 	world_free(&w);
 }
@@ -612,6 +621,27 @@ static void test_rekey_after_messages(void)
 	CHECK_INT(count_sent(&w, since, B, MESSAGE_INITIATION), 1);
 	CHECK_INT(stats_of(&w, B).handshakes_completed, 3);
 	CHECK_INT(w.n[A].delivered, 6);
+	world_free(&w);
+}
+
+/* At most one initiation per REKEY_TIMEOUT, however often a rekey is wanted. */
+static void test_initiation_rate_limit(void)
+{
+	struct setup s = { .rekey_after_messages = 2 };
+	struct world w;
+	size_t since;
+
+	establish(&w, &s);      /* A's initiation at T0 */
+	since = w.logn;
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(a_to_b(&w, 10), 0);  /* past the limit, but too soon */
+	run_until(&w, T0 + REKEY_TIMEOUT * NS - 1);
+	CHECK_INT(a_to_b(&w, 10), 0);
+	CHECK_INT(count_sent(&w, since, A, MESSAGE_INITIATION), 0);
+	run_until(&w, T0 + REKEY_TIMEOUT * NS);
+	CHECK_INT(a_to_b(&w, 10), 0);
+	CHECK_INT(count_sent(&w, since, A, MESSAGE_INITIATION), 1);
+	CHECK_INT(w.n[B].delivered, 6);
 	world_free(&w);
 }
 
@@ -943,7 +973,7 @@ static void test_garbage(void)
 	static uint8_t buf[70000];
 	struct world w;
 	struct sockaddr_storage evil;
-	struct sockaddr_un { sa_family_t f; char p[20]; } unix_src = { AF_UNIX, "x" };
+	struct { sa_family_t f; char p[20]; } unix_src = { AF_UNIX, "x" };
 	struct wg_peer_stats before, after;
 	uint32_t idx;
 	size_t since;
@@ -1333,6 +1363,7 @@ int main(void)
 	test_data_and_padding();
 	test_rekey_after_time();
 	test_rekey_after_messages();
+	test_initiation_rate_limit();
 	test_reject_after_time();
 	test_retransmit_and_give_up();
 	test_staged_queue_bound();
