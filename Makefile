@@ -3,6 +3,13 @@ CC ?= cc
 BUILD ?= build
 SANITIZE ?=
 V ?= 0
+ifeq ($(V),1)
+  Q :=
+  say = @true
+else
+  Q := @
+  say = @printf '  %-6s %s\n' $(1) $(2)
+endif
 
 LWIP_VERSION := 2.1.3
 LWIP_SRC ?= $(BUILD)/lwip-$(LWIP_VERSION)
@@ -68,34 +75,42 @@ $(LWIP_SRC)/%.c: $(LWIP_SRC)/.fetched
 
 $(OBJ)/lwip/%.o: $(LWIP_SRC)/%.c stack/lwip/lwipopts.h stack/lwip/arch/cc.h
 	@mkdir -p $(dir $@)
-	$(CC) $(LWIP_CFLAGS) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(LWIP_CFLAGS) -c $< -o $@
 
 $(OBJ)/stack/%.o: stack/%.c $(wildcard stack/*.h) $(LWIP_SRC)/.fetched
 	@mkdir -p $(dir $@)
-	$(CC) $(STACK_CFLAGS) -MMD -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(STACK_CFLAGS) -MMD -c $< -o $@
 
 $(OBJ)/shim/%.o: shim/%.c $(wildcard shim/*.h stack/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(STACK_CFLAGS) -Ishim -MMD -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(STACK_CFLAGS) -Ishim -MMD -c $< -o $@
 
 $(STACK_LIB): $(LWIP_SRC)/.fetched $(STACK_OBJS) $(LWIP_OBJS)
-	rm -f $@ && ar rcs $@ $(STACK_OBJS) $(LWIP_OBJS)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $(STACK_OBJS) $(LWIP_OBJS)
 
 $(BUILD)/libtunshim.so: $(SHIM_OBJS) $(STACK_LIB)
-	$(CC) $(BASE_CFLAGS) $(SO_LDFLAGS) -o $@ $(SHIM_OBJS) \
+	$(call say,LD,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(SO_LDFLAGS) -o $@ $(SHIM_OBJS) \
 		-Wl,--whole-archive $(STACK_LIB) -Wl,--no-whole-archive $(SO_LIBS) $(SAN_LDFLAGS)
 
 $(BUILD)/tunshim: shim/wrapper.c $(wildcard shim/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) -fPIE -o $@ $< $(SAN_LDFLAGS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) -fPIE -o $@ $< $(SAN_LDFLAGS)
 
 $(TESTBIN)/%: tests/unit/%.c tests/unit/check.h $(STACK_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(STACK_CFLAGS) -Itests/unit -o $@ $< $(STACK_LIB) $(LDLIBS_CRYPTO) -lpthread $(SAN_LDFLAGS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(STACK_CFLAGS) -Itests/unit -o $@ $< $(STACK_LIB) $(LDLIBS_CRYPTO) -lpthread $(SAN_LDFLAGS)
 
 $(TESTBIN)/tools/%: tests/tools/%.c $(STACK_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(STACK_CFLAGS) -Itests/tools -o $@ $< $(STACK_LIB) $(LDLIBS_CRYPTO) -lpthread $(SAN_LDFLAGS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(STACK_CFLAGS) -Itests/tools -o $@ $< $(STACK_LIB) $(LDLIBS_CRYPTO) -lpthread $(SAN_LDFLAGS)
 
 unit: $(UNIT_BINS)
 	@tests/run-unit.sh $(UNIT_BINS)

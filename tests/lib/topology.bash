@@ -1,0 +1,486 @@
+# Shared helpers for the interop suites: a hermetic topology of network namespaces around a
+# real wireguard-go peer. Source it (bats: `load ../lib/topology`), then `topo_up`.
+#
+#   client netns $TOPO_CLIENT_NS (lo only)         server netns $TOPO_SERVER_NS
+#   +-----------------------------------------+    +-----------------------------------+
+#   | program under test (our stack)          |    | TUN $TOPO_WG_IF (moved here)      |
+#   |   UDP 127.0.0.1:ephemeral <--- lo --->  |    |   10.200.0.1/24, fd00:200::1/64   |
+#   | wireguard-go $TOPO_WG_IF                |    |   HTTP on [::]:8080 serving       |
+#   |   UDP 127.0.0.1:$TOPO_PORT (stays here) |    |   $TOPO_DIR/www                   |
+#   | wireguard-go $TOPO_KC_IF (stand-in)     |    +-----------------------------------+
+#   |   UDP 127.0.0.1:$TOPO_KC_PORT           |    stand-in netns $TOPO_KC_NS
+#   +-----------------------------------------+    +-----------------------------------+
+#                                                  | TUN $TOPO_KC_IF (moved here)      |
+#                                                  |   10.200.0.3/24, fd00:200::3/64   |
+#                                                  +-----------------------------------+
+#
+# Client keys of the server peer: 10.200.0.2 / fd00:200::2 is $TOPO_CONF (the program under
+# test), .3 the stand-in (topo_kernel_client_up), more from topo_client_conf.
+#
+# The client namespace has no route off loopback, so a program that leaks past the tunnel
+# fails instead of reaching anything. Inner addresses exist only inside these namespaces.
+# wireguard-go keeps its UDP socket in the namespace it was started in, so it starts in the
+# client namespace and only its TUN moves to the server (DESIGN.md, "Tests that prove it").
+#
+# Call these from the host's namespaces, never from inside `ip netns exec`: that runs in a
+# mount namespace of its own, where `ip netns add` makes a name the host cannot use.
+#
+# Every process is started with setsid and ended by process group; everything a topology
+# owns is recorded under $TOPO_DIR, so topo_down (or topo_down_dir DIR from another shell)
+# removes it all, and is safe to call twice.
+
+# The TOPO_* variables are this file's interface to the suites that source it.
+# shellcheck disable=SC2034
+
+TOPO_PREFIX=${TOPO_PREFIX:-ts}
+TOPO_HTTP_PORT=8080
+TOPO_SERVER_V4=10.200.0.1
+TOPO_SERVER_V6=fd00:200::1
+TOPO_TOOLS=${TOPO_TOOLS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/tests/tools}
+TS_FETCH=${TS_FETCH:-$TOPO_TOOLS/ts_fetch}
+WG_FLOOD=${WG_FLOOD:-$TOPO_TOOLS/wg_flood}
+# Debian's interpreter, not whatever python3 comes first in PATH.
+TOPO_PYTHON=${TOPO_PYTHON:-/usr/bin/python3}
+
+topo_log() {
+	echo "# topo: $*" >&2
+}
+
+topo_fail() {
+	echo "topo: $*" >&2
+	return 1
+}
+
+# Why the topology cannot run here, or nothing when it can.
+topo_cannot_run() {
+	local probe
+	if [ "$(id -u)" != 0 ]; then
+		echo "needs root (network namespaces, TUN devices)"
+		return
+	fi
+	if [ ! -c /dev/net/tun ] || ! { : <>/dev/net/tun; } 2>/dev/null; then
+		echo "/dev/net/tun is not available"
+		return
+	fi
+	probe=${TOPO_PREFIX}probe-$BASHPID
+	if ! ip netns add "$probe" 2>/dev/null; then
+		echo "cannot create network namespaces (ip netns add failed)"
+		return
+	fi
+	ip netns del "$probe"
+}
+
+# topo_require_root: the one reason a suite may skip. In a bats test or setup it skips;
+# in setup_file (where bats cannot skip) it records the reason for the tests' setup and
+# returns 1, so: `setup_file() { topo_require_root || return 0; topo_up; }` and
+# `setup() { topo_require_root; }`. Outside bats it says why and exits 0.
+topo_require_root() {
+	if [ -z "${TOPO_SKIP+set}" ]; then
+		TOPO_SKIP=$(topo_cannot_run)
+		export TOPO_SKIP
+	fi
+	[ -n "$TOPO_SKIP" ] || return 0
+	if [ -n "${BATS_TEST_NAME:-}" ]; then
+		skip "interop tests: $TOPO_SKIP"
+	elif [ -z "${BATS_TEST_FILENAME:-}" ]; then
+		echo "SKIP: interop tests: $TOPO_SKIP" >&2
+		exit 0
+	fi
+	return 1
+}
+
+# topo_wait_until SECONDS CMD...: polls CMD every 50 ms until it succeeds.
+topo_wait_until() {
+	local limit=$1 deadline now
+	shift
+	now=${EPOCHREALTIME/./}
+	deadline=$((now + limit * 1000000))
+	until "$@" >/dev/null 2>&1; do
+		now=${EPOCHREALTIME/./}
+		[ "$now" -lt "$deadline" ] || return 1
+		sleep 0.05
+	done
+}
+
+in_client() {
+	ip netns exec "$TOPO_CLIENT_NS" "$@"
+}
+
+in_server() {
+	ip netns exec "$TOPO_SERVER_NS" "$@"
+}
+
+in_kclient() {
+	ip netns exec "$TOPO_KC_NS" "$@"
+}
+
+# A process is alive if it exists and is not a zombie.
+topo_alive() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[ "${stat%% *}" != Z ]
+}
+
+# topo_spawn NAME NETNS CMD...: starts CMD in its own session inside NETNS, output to
+# $TOPO_DIR/NAME.log, pid (= process group) in $TOPO_DIR/pids/NAME. Sets TOPO_SPAWNED to the
+# shell's child, so `wait $TOPO_SPAWNED` returns CMD's status. Environment assignments
+# before the call reach CMD.
+topo_spawn() {
+	local name=$1 ns=$2
+	shift 2
+	rm -f "$TOPO_DIR/$name.log"
+	topo_spawn_io "$name" "$ns" "$TOPO_DIR/$name.log" "$TOPO_DIR/$name.log" "$@"
+}
+
+# topo_spawn_io NAME NETNS OUT ERR CMD...: the same with stdout and stderr of its own
+# (appended to: topo_wg_log_compact relies on it to shorten a log under a live writer).
+topo_spawn_io() {
+	local name=$1 ns=$2 out=$3 err=$4 pidfile=$TOPO_DIR/pids/$1
+	shift 4
+	rm -f "$pidfile"
+	# fd 3 is bats' TAP stream: a background process holding it would stall bats.
+	# shellcheck disable=SC2016
+	ip netns exec "$ns" setsid -w sh -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' \
+		"$pidfile" "$@" </dev/null >>"$out" 2>>"$err" 3>&- &
+	TOPO_SPAWNED=$!
+	topo_wait_until 5 test -s "$pidfile" || topo_fail "$name did not start"
+}
+
+# topo_reap NAME PID: waits for a spawned process that ends by itself; returns its status.
+# Forgets its pid, so no later topo_stop signals a process group that reused the number.
+topo_reap() {
+	local rc=0
+	wait "$2" || rc=$?
+	rm -f "$TOPO_DIR/pids/$1"
+	return "$rc"
+}
+
+# topo_stop NAME: ends a spawned process group, politely first.
+topo_stop() {
+	local pidfile=$TOPO_DIR/pids/$1 pid i
+	[ -s "$pidfile" ] || return 0
+	pid=$(cat "$pidfile")
+	kill -TERM -- "-$pid" 2>/dev/null || true
+	for ((i = 0; i < 40; i++)); do
+		topo_alive "$pid" || break
+		sleep 0.05
+	done
+	kill -KILL -- "-$pid" 2>/dev/null || true
+	rm -f "$pidfile"
+}
+
+topo_udp_bound() {
+	[ -n "$(ip netns exec "$1" ss -Hlun "sport = :$2")" ]
+}
+
+topo_b64_to_hex() {
+	printf '%s' "$1" | base64 -d | od -An -v -tx1 | tr -d ' \n'
+}
+
+topo_genkey() {
+	(umask 077 && wg genkey >"$TOPO_DIR/$1.key")
+	wg pubkey <"$TOPO_DIR/$1.key"
+}
+
+# expect_eq WHAT EXPECTED GOT, expect_ge WHAT MIN GOT: assertions that say what was
+# expected and what came back.
+expect_eq() {
+	[ "$3" = "$2" ] && return 0
+	echo "$1: expected '$2', got '$3'" >&2
+	return 1
+}
+
+expect_ge() {
+	[[ "$3" =~ ^[0-9]+$ ]] && [ "$3" -ge "$2" ] && return 0
+	echo "$1: expected >= $2, got '$3'" >&2
+	return 1
+}
+
+# $TOPO_DIR/topo.env: the topology's variables, for another shell to `source` (a benchmark,
+# a human debugging a failed run).
+topo_save_env() {
+	declare -p "${!TOPO_@}" >"$TOPO_DIR/topo.env" 2>/dev/null
+}
+
+# topo_wg_up NAME: starts wireguard-go NAME in the client namespace with its UAPI
+# socket ready; its verbose log is $TOPO_DIR/NAME.log.
+topo_wg_up() {
+	local name=$1 sock=/var/run/wireguard/$1.sock
+	# A socket left by a killed run with the same name would make wireguard-go refuse.
+	rm -f "$sock"
+	echo "$sock" >>"$TOPO_DIR/sockets"
+	topo_spawn "$name" "$TOPO_CLIENT_NS" \
+		env WG_PROCESS_FOREGROUND=1 LOG_LEVEL=verbose wireguard-go "$name" || return
+	topo_wait_until 10 test -S "$sock" || topo_fail "wireguard-go $name: no UAPI socket"
+}
+
+# topo_wg_move NAME NETNS PORT ADDR4 ADDR6: moves the TUN into NETNS, addresses it, brings it
+# up, and waits for wireguard-go to bind PORT (it binds once it sees the link up, which it
+# polls once a second across namespaces).
+topo_wg_move() {
+	local name=$1 ns=$2 port=$3
+	ip -n "$TOPO_CLIENT_NS" link set "$name" netns "$ns" || return
+	ip -n "$ns" addr add "$4" dev "$name" || return
+	ip -n "$ns" addr add "$5" dev "$name" nodad || return
+	ip -n "$ns" link set "$name" up || return
+	topo_wait_until 10 topo_udp_bound "$TOPO_CLIENT_NS" "$port" ||
+		topo_fail "wireguard-go $name did not bind UDP port $port"
+}
+
+# topo_client_conf NAME HOST [--psk]: a new client key for the server peer, with the inner
+# addresses 10.200.0.HOST and fd00:200::HOST; writes $TOPO_DIR/NAME.conf (wg-quick format)
+# and sets TOPO_NEW_CONF and TOPO_NEW_PUB.
+topo_client_conf() {
+	local name=$1 host=$2 psk=${3:-} pub conf=$TOPO_DIR/$1.conf
+	local -a pskarg=()
+	pub=$(topo_genkey "$name") || return
+	if [ "$psk" = --psk ]; then
+		(umask 077 && wg genpsk >"$TOPO_DIR/$name.psk")
+		pskarg=(preshared-key "$TOPO_DIR/$name.psk")
+	fi
+	wg set "$TOPO_WG_IF" peer "$pub" "${pskarg[@]}" \
+		allowed-ips "10.200.0.$host/32,fd00:200::$host/128" || return
+	(
+		umask 077
+		{
+			echo "[Interface]"
+			echo "PrivateKey = $(cat "$TOPO_DIR/$name.key")"
+			echo "Address = 10.200.0.$host/32, fd00:200::$host/128"
+			echo
+			echo "[Peer]"
+			echo "PublicKey = $TOPO_SERVER_PUB"
+			[ -z "$psk" ] || echo "PresharedKey = $(cat "$TOPO_DIR/$name.psk")"
+			echo "AllowedIPs = 10.200.0.0/24, fd00:200::/64"
+			echo "Endpoint = 127.0.0.1:$TOPO_PORT"
+		} >"$conf"
+	)
+	TOPO_NEW_CONF=$conf
+	TOPO_NEW_PUB=$pub
+}
+
+# topo_make_file NAME MIB: a random file in the served directory; prints its sha256.
+topo_make_file() {
+	head -c "$(($2 * 1024 * 1024))" /dev/urandom >"$TOPO_DIR/www/$1"
+	sha256sum "$TOPO_DIR/www/$1" | cut -d' ' -f1
+}
+
+topo_http_ready() {
+	in_server curl -fsS -o /dev/null --max-time 1 "http://$TOPO_SERVER_V4:$TOPO_HTTP_PORT/" &&
+		in_server curl -fsS -o /dev/null --max-time 1 "http://[$TOPO_SERVER_V6]:$TOPO_HTTP_PORT/"
+}
+
+topo_http_up() {
+	mkdir -p "$TOPO_DIR/www"
+	printf '<html><body><p>tunshim interop %s</p></body></html>\n' "$TOPO_ID" \
+		>"$TOPO_DIR/www/index.html"
+	TOPO_BIG_SHA256=$(topo_make_file big.bin 50)
+	TOPO_MID_SHA256=$(topo_make_file mid.bin 20)
+	# --bind :: serves IPv4 too: http.server clears IPV6_V6ONLY on its socket.
+	topo_spawn http "$TOPO_SERVER_NS" "$TOPO_PYTHON" -m http.server \
+		--bind :: --directory "$TOPO_DIR/www" "$TOPO_HTTP_PORT" || return
+	topo_wait_until 10 topo_http_ready || topo_fail "HTTP server did not come up"
+}
+
+topo_ns_add() {
+	ip netns add "$1" || return
+	echo "$1" >>"$TOPO_DIR/netns"
+	ip -n "$1" link set lo up
+}
+
+# topo_up [--psk]: the whole topology; exports the TOPO_* variables listed above and
+# TOPO_CONF, the client's wg-quick config for the program under test.
+topo_up() {
+	local psk=${1:-}
+	TOPO_ID=$(printf '%x%03x' "$BASHPID" $((RANDOM % 4096)))
+	TOPO_DIR=$(mktemp -d "/tmp/tunshim-topo.$TOPO_ID.XXXXXX") || return
+	mkdir -p "$TOPO_DIR/pids"
+	TOPO_CLIENT_NS=${TOPO_PREFIX}c-$TOPO_ID
+	TOPO_SERVER_NS=${TOPO_PREFIX}s-$TOPO_ID
+	TOPO_WG_IF=${TOPO_PREFIX}w$TOPO_ID
+	TOPO_UAPI=/var/run/wireguard/$TOPO_WG_IF.sock
+	TOPO_WG_LOG=$TOPO_DIR/$TOPO_WG_IF.log
+	TOPO_PORT=51820
+	export "${!TOPO_@}"
+	topo_register
+	topo_save_env
+	topo_log "up: $TOPO_ID in $TOPO_DIR"
+	topo_up_steps "$psk" || { topo_diag "$TOPO_WG_LOG" >&2; return 1; }
+	export "${!TOPO_@}"
+	topo_save_env
+}
+
+topo_up_steps() {
+	topo_ns_add "$TOPO_CLIENT_NS" && topo_ns_add "$TOPO_SERVER_NS" || return
+	topo_wg_up "$TOPO_WG_IF" || return
+	TOPO_SERVER_PUB=$(topo_genkey server) || return
+	wg set "$TOPO_WG_IF" private-key "$TOPO_DIR/server.key" listen-port "$TOPO_PORT" || return
+	topo_client_conf client 2 "$1" || return
+	TOPO_CONF=$TOPO_NEW_CONF
+	TOPO_CLIENT_PUB=$TOPO_NEW_PUB
+	TOPO_PSK=
+	[ "$1" != --psk ] || TOPO_PSK=$(cat "$TOPO_DIR/client.psk")
+	topo_wg_move "$TOPO_WG_IF" "$TOPO_SERVER_NS" "$TOPO_PORT" \
+		"$TOPO_SERVER_V4/24" "$TOPO_SERVER_V6/64" || return
+	topo_http_up
+}
+
+# Outside bats (benchmarks, by hand) nothing else tears down: do it on exit. A runner that
+# sets TOPO_REGISTRY (a directory) gets a record of every topology, to sweep if bats dies.
+topo_register() {
+	[ -z "${TOPO_REGISTRY:-}" ] || ln -s "$TOPO_DIR" "$TOPO_REGISTRY/${TOPO_DIR##*/}"
+	if [ -z "${BATS_TEST_FILENAME:-}" ] && [ -z "$(trap -p EXIT)" ]; then
+		trap topo_down EXIT
+		trap 'exit 130' INT
+		trap 'exit 143' TERM
+	fi
+}
+
+# topo_wg_log_compact [SRC]: a flood from SRC (default 127.0.0.2) leaves a line per packet
+# in wireguard-go's verbose log (about 10 MB/s): drop those, keeping their count. (Filtering
+# through a pipe instead stalls wireguard-go on 2 cores: its workers block on the full
+# pipe.) A line logged between the copy and the truncation is lost; the writer appends, so
+# later lines land correctly.
+topo_wg_log_compact() {
+	local log=$TOPO_WG_LOG re n
+	re="(Sending cookie response for denied handshake message for|Received invalid"
+	re="$re initiation message from) ${1:-127.0.0.2}:"
+	[ -f "$log" ] || return 0
+	n=$(grep -cE "$re" "$log") || true
+	grep -vE "$re" "$log" >"$log.tmp" || true
+	echo "[topo: $n lines about the flood from ${1:-127.0.0.2} removed]" >>"$log.tmp"
+	truncate -s 0 "$log"
+	cat "$log.tmp" >>"$log"
+	rm -f "$log.tmp"
+}
+
+# topo_kernel_client_up [--psk]: a stand-in client that is not our stack: a second
+# wireguard-go (UDP in the client namespace) whose TUN sits in its own namespace
+# $TOPO_KC_NS with 10.200.0.3 and fd00:200::3 and routes to the server's subnets, so
+# ordinary programs reach the server through the kernel's stack: run them with in_kclient.
+# The baseline the benchmark compares our stack against; it has a key of its own, so both
+# can run at once.
+topo_kernel_client_up() {
+	local psk=${1:-}
+	TOPO_KC_NS=${TOPO_PREFIX}k-$TOPO_ID
+	TOPO_KC_IF=${TOPO_PREFIX}k$TOPO_ID
+	TOPO_KC_UAPI=/var/run/wireguard/$TOPO_KC_IF.sock
+	TOPO_KC_PORT=51821
+	export "${!TOPO_@}"
+	topo_save_env
+	topo_ns_add "$TOPO_KC_NS" || return
+	topo_wg_up "$TOPO_KC_IF" || return
+	topo_client_conf kclient 3 "$psk" || return
+	TOPO_KC_PUB=$TOPO_NEW_PUB
+	local -a pskarg=()
+	[ -z "$psk" ] || pskarg=(preshared-key "$TOPO_DIR/kclient.psk")
+	wg set "$TOPO_KC_IF" private-key "$TOPO_DIR/kclient.key" listen-port "$TOPO_KC_PORT" \
+		peer "$TOPO_SERVER_PUB" "${pskarg[@]}" endpoint "127.0.0.1:$TOPO_PORT" \
+		allowed-ips 10.200.0.0/24,fd00:200::/64 || return
+	topo_wg_move "$TOPO_KC_IF" "$TOPO_KC_NS" "$TOPO_KC_PORT" \
+		10.200.0.3/24 fd00:200::3/64 || return
+	export "${!TOPO_@}"
+	topo_save_env
+}
+
+# topo_down: ends every process of this topology, deletes its namespaces, sockets and files.
+topo_down() {
+	[ -n "${TOPO_DIR:-}" ] || return 0
+	topo_down_dir "$TOPO_DIR"
+}
+
+# topo_down_dir DIR: tears down the topology recorded in DIR (from any shell).
+topo_down_dir() {
+	local dir=$1 f ns
+	[ -d "$dir" ] || return 0
+	for f in "$dir"/pids/*; do
+		[ -e "$f" ] || continue
+		TOPO_DIR=$dir topo_stop "${f##*/}"
+	done
+	if [ -f "$dir/netns" ]; then
+		while read -r ns; do
+			ip netns del "$ns" 2>/dev/null || true
+		done <"$dir/netns"
+	fi
+	[ ! -f "$dir/sockets" ] || xargs rm -f <"$dir/sockets"
+	rm -rf "$dir"
+	[ -z "${TOPO_REGISTRY:-}" ] || rm -f "$TOPO_REGISTRY/${dir##*/}"
+	return 0
+}
+
+# uapi_get [SOCKET]: the UAPI `get` dump of wireguard-go (default: the server's).
+uapi_get() {
+	printf 'get=1\n\n' | socat -t 2 - "UNIX-CONNECT:${1:-$TOPO_UAPI}"
+}
+
+# uapi_peer_field FIELD [PUBKEY_B64] [SOCKET]: one field of one peer of the UAPI dump
+# (default peer: the program under test's key).
+uapi_peer_field() {
+	local hex
+	hex=$(topo_b64_to_hex "${2:-$TOPO_CLIENT_PUB}")
+	uapi_get "${3:-}" | awk -F= -v key="$hex" -v field="$1" '
+		$1 == "public_key" { inpeer = ($2 == key) }
+		inpeer && $1 == field { print $2; exit }'
+}
+
+# wg_last_handshake_ns [PUBKEY_B64]: the server's last handshake time with that peer, in ns
+# since the epoch (0: never).
+wg_last_handshake_ns() {
+	local dump sec nsec hex
+	hex=$(topo_b64_to_hex "${1:-$TOPO_CLIENT_PUB}")
+	dump=$(uapi_get) || return
+	read -r sec nsec < <(awk -F= -v key="$hex" '
+		$1 == "public_key" { inpeer = ($2 == key) }
+		inpeer && $1 == "last_handshake_time_sec" { s = $2 }
+		inpeer && $1 == "last_handshake_time_nsec" { n = $2 }
+		END { print s + 0, n + 0 }' <<<"$dump")
+	echo $((10#$sec * 1000000000 + 10#$nsec))
+}
+
+wg_rx_bytes() {
+	local v
+	v=$(uapi_peer_field rx_bytes "${1:-}") || return
+	echo "${v:-0}"
+}
+
+wg_tx_bytes() {
+	local v
+	v=$(uapi_peer_field tx_bytes "${1:-}") || return
+	echo "${v:-0}"
+}
+
+# A bound on any one run of the program under test, whatever its own --timeout does.
+TOPO_FETCH_LIMIT=${TOPO_FETCH_LIMIT:-120}
+
+# ts_fetch_run OUT ERR ARGS...: the program under test in the client namespace, body to
+# OUT and stderr to ERR. Environment assignments before the call reach it.
+ts_fetch_run() {
+	local out=$1 err=$2
+	shift 2
+	in_client timeout -k 5 "$TOPO_FETCH_LIMIT" "$TS_FETCH" "$@" >"$out" 2>"$err"
+}
+
+# ts_stat ERRFILE KEY: a counter from ts_fetch's closing stderr line (empty if absent).
+ts_stat() {
+	sed -n 's/^ts_fetch: .*/ &/p' "$1" | tail -n 1 |
+		tr ' ' '\n' | sed -n "s/^$2=\([0-9]*\)$/\1/p"
+}
+
+topo_tail() {
+	[ -s "$2" ] || return 0
+	echo "---- ${2##*/} (last $1 lines)"
+	tail -n "$1" "$2"
+}
+
+# topo_diag [FILES...]: what helps after a failure: the files given (ts_fetch's stderr),
+# the tail of the server wireguard-go's log, and shorter tails of the other logs.
+topo_diag() {
+	local f
+	for f in "$@"; do
+		topo_tail 40 "$f"
+	done
+	topo_tail 40 "$TOPO_WG_LOG"
+	for f in "$TOPO_DIR"/*.log; do
+		[ "$f" = "$TOPO_WG_LOG" ] || topo_tail 8 "$f"
+	done
+}
