@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "bridge.h"
+#include "lwip/priv/tcp_priv.h"
 #include "log.h"
 
 int ts_ip_from_sockaddr(const struct sockaddr_storage *ss, ip_addr_t *ip, u16_t *port)
@@ -61,6 +62,28 @@ static void local_address(struct ts_bridge *b, struct sockaddr_storage *out)
 		memset(out, 0, sizeof(*out));
 }
 
+void ts_bridge_started(struct ts_bridge *b)
+{
+	struct ts_bridge_result res = { .id = b->id };
+
+	local_address(b, &res.local);
+	if (b->ops.started)
+		b->ops.started(b->arg, &res);
+}
+
+/* The caller shrank its end's send buffer (and parked filler in it) so that it would
+ * not look writable before the outcome: give the buffer back. */
+static void restore_caller(struct ts_bridge *b)
+{
+	if (b->req.restore_fd <= 0)
+		return;
+	if (b->req.restore_sndbuf > 0)
+		setsockopt(b->req.restore_fd, SOL_SOCKET, SO_SNDBUF, &b->req.restore_sndbuf,
+			   sizeof(b->req.restore_sndbuf));
+	close(b->req.restore_fd);
+	b->req.restore_fd = -1;
+}
+
 void ts_bridge_report(struct ts_bridge *b, int error)
 {
 	struct ts_bridge_result res = { .error = error, .id = b->id };
@@ -68,9 +91,10 @@ void ts_bridge_report(struct ts_bridge *b, int error)
 	if (b->reported)
 		return;
 	b->reported = true;
+	restore_caller(b);
 	local_address(b, &res.local);
-	if (b->done)
-		b->done(b->arg, &res);
+	if (b->ops.done)
+		b->ops.done(b->arg, &res);
 }
 
 void ts_bridge_set_events(struct ts_bridge *b, uint32_t events)
@@ -116,6 +140,8 @@ void ts_bridge_finish(struct ts_bridge *b)
 	b->to_app = NULL;
 	close(b->fd);
 	b->fd = -1;
+	if (b->ops.ended)
+		b->ops.ended(b->arg, b->fail_errno);
 }
 
 void ts_bridge_reap(struct ts_stack *st)
@@ -154,8 +180,14 @@ void ts_bridge_start(struct ts_stack *st, struct ts_cmd *cmd)
 		struct ts_bridge_result res = { .error = ENOMEM };
 
 		close(cmd->req.fd);
-		if (cmd->done)
-			cmd->done(cmd->arg, &res);
+		if (cmd->req.restore_fd > 0)
+			close(cmd->req.restore_fd);
+		if (cmd->ops.started)
+			cmd->ops.started(cmd->arg, &res);
+		if (cmd->ops.done)
+			cmd->ops.done(cmd->arg, &res);
+		if (cmd->ops.ended)
+			cmd->ops.ended(cmd->arg, ENOMEM);
 		return;
 	}
 	/* Our end only: the application's end keeps its own flags. */
@@ -163,7 +195,7 @@ void ts_bridge_start(struct ts_stack *st, struct ts_cmd *cmd)
 	b->st = st;
 	b->req = cmd->req;
 	b->fd = cmd->req.fd;
-	b->done = cmd->done;
+	b->ops = cmd->ops;
 	b->arg = cmd->arg;
 	b->id = ++st->next_id;
 	b->discard_left = cmd->req.discard_bytes;
@@ -180,6 +212,11 @@ void ts_bridge_start(struct ts_stack *st, struct ts_cmd *cmd)
 		rc = -EPROTONOSUPPORT;
 	if (rc < 0) {
 		b->fail_errno = -rc;
+		if (b->ops.started) {
+			struct ts_bridge_result res = { .error = -rc, .id = b->id };
+
+			b->ops.started(b->arg, &res);
+		}
 		ts_bridge_finish(b);
 	}
 }
@@ -215,4 +252,56 @@ void ts_bridge_close_all(struct ts_stack *st)
 		if (!b->dead)
 			abort_bridge(b, ECONNABORTED);
 	ts_bridge_reap(st);
+}
+
+static struct ts_bridge *find_bridge(struct ts_stack *st, uint64_t id)
+{
+	for (struct ts_bridge *b = st->bridges; b; b = b->next)
+		if (b->id == id && !b->dead)
+			return b;
+	return NULL;
+}
+
+void ts_bridge_abort_id(struct ts_stack *st, uint64_t id)
+{
+	struct ts_bridge *b = find_bridge(st, id);
+
+	if (b)
+		abort_bridge(b, ECONNRESET);
+}
+
+/* lwIP's states in Linux's numbering (netinet/tcp.h). */
+static int linux_state(enum tcp_state s)
+{
+	static const int map[] = {
+		[CLOSED] = 7, [LISTEN] = 10, [SYN_SENT] = 2, [SYN_RCVD] = 3,
+		[ESTABLISHED] = 1, [FIN_WAIT_1] = 4, [FIN_WAIT_2] = 5, [CLOSE_WAIT] = 8,
+		[CLOSING] = 11, [LAST_ACK] = 9, [TIME_WAIT] = 6,
+	};
+
+	return (unsigned)s < sizeof(map) / sizeof(map[0]) ? map[s] : 7;
+}
+
+int ts_bridge_info_id(struct ts_stack *st, uint64_t id, struct ts_tcp_info *out)
+{
+	struct ts_bridge *b = find_bridge(st, id);
+	struct tcp_pcb *pcb;
+
+	memset(out, 0, sizeof(*out));
+	if (!b || !b->tcp) {
+		out->state = 7; /* TCP_CLOSE */
+		return b ? 0 : -ENOENT;
+	}
+	pcb = b->tcp;
+	out->state = linux_state(pcb->state);
+	/* lwIP keeps the smoothed RTT in 500 ms ticks scaled by 8 (sa) and the
+	 * deviation scaled by 4 (sv). */
+	out->rtt_us = (uint32_t)((pcb->sa >> 3) * TCP_SLOW_INTERVAL * 1000u);
+	out->rttvar_us = (uint32_t)((pcb->sv >> 2) * TCP_SLOW_INTERVAL * 1000u);
+	out->snd_mss = pcb->mss;
+	out->rcv_mss = pcb->mss;
+	out->snd_cwnd = pcb->mss ? (uint32_t)(pcb->cwnd / pcb->mss) : 0;
+	out->unacked = pcb->snd_queuelen;
+	out->retransmits = pcb->nrtx;
+	return 0;
 }

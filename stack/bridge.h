@@ -12,7 +12,7 @@ struct ts_bridge {
 	struct ts_bridge *next;    /* st->bridges */
 	struct ts_stack *st;
 	struct ts_bridge_req req;
-	ts_bridge_done_fn done;
+	struct ts_bridge_ops ops;
 	void *arg;
 	uint64_t id;
 	int fd;
@@ -32,6 +32,7 @@ struct ts_bridge {
 
 /* bridge.c */
 void ts_bridge_report(struct ts_bridge *b, int error);
+void ts_bridge_started(struct ts_bridge *b);
 void ts_bridge_set_events(struct ts_bridge *b, uint32_t events);
 void ts_bridge_finish(struct ts_bridge *b);
 bool ts_bridge_discard(struct ts_bridge *b);

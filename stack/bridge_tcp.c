@@ -232,8 +232,8 @@ static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 	(void)err;
 	if (!b || b->dead)
 		return ERR_OK;
-	ts_bridge_discard(b);
 	ts_bridge_report(b, 0);
+	ts_bridge_discard(b);
 	app_to_remote(b);
 	if (!b->dead)
 		update_events(b);
@@ -285,5 +285,6 @@ int ts_bridge_tcp_open(struct ts_stack *st, struct ts_bridge *b)
 		tcp_abort(pcb);
 		return -EHOSTUNREACH;
 	}
+	ts_bridge_started(b);
 	return 0;
 }

@@ -76,8 +76,9 @@ int ts_bridge_udp_open(struct ts_stack *st, struct ts_bridge *b)
 	udp_connect(b->udp, &rip, rport);
 	udp_recv(b->udp, on_udp_recv, b);
 	b->poll.handler = udp_fd_event;
-	ts_bridge_discard(b);
+	ts_bridge_started(b);
 	ts_bridge_report(b, 0);
+	ts_bridge_discard(b);
 	ts_bridge_set_events(b, EPOLLIN);
 	return 0;
 fail_inuse:

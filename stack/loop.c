@@ -177,7 +177,7 @@ int ts_udp_open(struct ts_stack *st, const struct wg_config *cfg, char *err, siz
 		return -1;
 	}
 	grow_buffers(fd);
-	st->udp_fd = fd;
+	st->udp_fd = ts_adopt_fd(st, fd);
 	st->rxslot = (size_t)cfg->mtu + 128;
 	st->rxbufs = malloc(st->rxslot * RX_BATCH);
 	if (!st->rxbufs)
@@ -215,6 +215,13 @@ static void run_command(struct ts_stack *st, struct ts_cmd *cmd)
 		break;
 	case TS_CMD_STATS:
 		ts_waiter_wake(cmd->waiter, wg_device_peer_stats(st->dev, cmd->peer, cmd->stats));
+		break;
+	case TS_CMD_ABORT:
+		ts_bridge_abort_id(st, cmd->id);
+		ts_waiter_wake(cmd->waiter, 0);
+		break;
+	case TS_CMD_INFO:
+		ts_waiter_wake(cmd->waiter, ts_bridge_info_id(st, cmd->id, cmd->info));
 		break;
 	}
 	free(cmd);
@@ -257,6 +264,8 @@ void *ts_loop_main(void *arg)
 	struct ts_stack *st = arg;
 	struct epoll_event evs[64];
 
+	if (st->opt.thread_init)
+		st->opt.thread_init();
 	st->ev_poll.handler = commands_ready;
 	st->udp_poll.handler = udp_readable;
 	ts_loop_watch(st, st->evfd, &st->ev_poll, EPOLLIN);

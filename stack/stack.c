@@ -127,9 +127,11 @@ int ts_stack_start(const struct wg_config *cfg, const struct ts_stack_options *o
 		return snprintf(err, errlen, "out of memory"), -1;
 	st->udp_fd = st->evfd = st->epfd = st->gap_fd = -1;
 	st->mtu = cfg->mtu;
+	if (opt)
+		st->opt = *opt;
 	pthread_mutex_init(&st->qmu, NULL);
-	st->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	st->epfd = epoll_create1(EPOLL_CLOEXEC);
+	st->evfd = ts_adopt_fd(st, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+	st->epfd = ts_adopt_fd(st, epoll_create1(EPOLL_CLOEXEC));
 	if (st->evfd < 0 || st->epfd < 0) {
 		snprintf(err, errlen, "cannot create the event loop: %s", strerror(errno));
 		goto fail;
@@ -137,7 +139,7 @@ int ts_stack_start(const struct wg_config *cfg, const struct ts_stack_options *o
 	if (stack_init(st, cfg, opt, err, errlen) < 0)
 		goto fail;
 	/* Before the first initiation can be sent: see hs_gap.h. */
-	st->gap_fd = ts_gap_open(cfg->public_key);
+	st->gap_fd = ts_adopt_fd(st, ts_gap_open(cfg->public_key));
 	ts_gap_wait(st->gap_fd);
 	if (start_thread(st) != 0) {
 		snprintf(err, errlen, "cannot start the stack thread");
@@ -191,17 +193,20 @@ struct ts_cmd *ts_cmd_take_all(struct ts_stack *st)
 }
 
 int ts_bridge_open(struct ts_stack *st, const struct ts_bridge_req *req,
-		   ts_bridge_done_fn done, void *arg)
+		   const struct ts_bridge_ops *ops, void *arg)
 {
 	struct ts_cmd *cmd = calloc(1, sizeof(*cmd));
 
 	if (!cmd) {
 		close(req->fd);
+		if (req->restore_fd > 0)
+			close(req->restore_fd);
 		return -ENOMEM;
 	}
 	cmd->type = TS_CMD_BRIDGE;
 	cmd->req = *req;
-	cmd->done = done;
+	if (ops)
+		cmd->ops = *ops;
 	cmd->arg = arg;
 	submit(st, cmd);
 	return 0;
@@ -249,7 +254,11 @@ int ts_bridge_open_wait(struct ts_stack *st, const struct ts_bridge_req *req,
 	int rc;
 
 	waiter_init(&w);
-	rc = ts_bridge_open(st, req, open_wait_done, &w);
+	{
+	static const struct ts_bridge_ops ops = { .done = open_wait_done };
+
+	rc = ts_bridge_open(st, req, &ops, &w);
+	}
 	if (rc < 0)
 		return rc;
 	rc = waiter_wait(&w);
@@ -258,20 +267,45 @@ int ts_bridge_open_wait(struct ts_stack *st, const struct ts_bridge_req *req,
 	return rc;
 }
 
-int ts_stack_peer_stats(struct ts_stack *st, int peer_index, struct wg_peer_stats *out)
+/* Runs cmd on the stack thread and waits for its result. */
+static int call(struct ts_stack *st, struct ts_cmd *proto)
 {
-	struct ts_cmd *cmd = calloc(1, sizeof(*cmd));
+	struct ts_cmd *cmd = malloc(sizeof(*cmd));
 	struct ts_waiter w;
 
 	if (!cmd)
 		return -ENOMEM;
+	*cmd = *proto;
 	waiter_init(&w);
-	cmd->type = TS_CMD_STATS;
-	cmd->peer = peer_index;
-	cmd->stats = out;
 	cmd->waiter = &w;
 	submit(st, cmd);
 	return waiter_wait(&w);
+}
+
+int ts_stack_peer_stats(struct ts_stack *st, int peer_index, struct wg_peer_stats *out)
+{
+	struct ts_cmd cmd = { .type = TS_CMD_STATS, .peer = peer_index, .stats = out };
+
+	return call(st, &cmd);
+}
+
+int ts_bridge_abort(struct ts_stack *st, uint64_t id)
+{
+	struct ts_cmd cmd = { .type = TS_CMD_ABORT, .id = id };
+
+	return call(st, &cmd);
+}
+
+int ts_bridge_tcp_info(struct ts_stack *st, uint64_t id, struct ts_tcp_info *out)
+{
+	struct ts_cmd cmd = { .type = TS_CMD_INFO, .id = id, .info = out };
+
+	return call(st, &cmd);
+}
+
+int ts_adopt_fd(struct ts_stack *st, int fd)
+{
+	return fd >= 0 && st->opt.adopt_fd ? st->opt.adopt_fd(fd) : fd;
 }
 
 bool ts_stack_routes(struct ts_stack *st, const struct sockaddr *dst)

@@ -14,6 +14,11 @@ struct ts_stack;
 
 struct ts_stack_options {
 	double timer_scale; /* protocol timer factor for tests; <= 0 means 1 */
+	/* Optional: runs first on the stack thread (the shim marks the thread as its own). */
+	void (*thread_init)(void);
+	/* Optional: called with every descriptor the stack creates; returns the number
+	 * to use instead (the shim moves them out of the application's way). */
+	int (*adopt_fd)(int fd);
 };
 
 /* Resolves the peers' endpoints (host resolver), creates the UDP socket, starts the
@@ -34,6 +39,10 @@ struct ts_bridge_req {
 	int fd;
 	size_t discard_bytes;            /* filler the caller wrote into its end, to drop
 					  * once the outcome is known (connect readiness) */
+	int restore_fd;                  /* > 0: a duplicate of the caller's end whose
+					  * SO_SNDBUF is set to restore_sndbuf and which is
+					  * closed once the outcome is known */
+	int restore_sndbuf;
 	bool nodelay;
 	bool keepalive;
 	int keepidle, keepintvl, keepcnt; /* seconds / count; 0 = lwIP's default */
@@ -45,15 +54,35 @@ struct ts_bridge_result {
 	uint64_t id;                     /* unique per stack, for later commands */
 };
 
-typedef void (*ts_bridge_done_fn)(void *arg, const struct ts_bridge_result *res);
+/* Callbacks run on the stack thread; keep them short. All are optional. */
+struct ts_bridge_ops {
+	/* As soon as the pcb exists: res->local holds the address and port in use
+	 * (res->error != 0 if it could not even be created; done follows). */
+	void (*started)(void *arg, const struct ts_bridge_result *res);
+	/* Once: established (error 0) or failed. */
+	void (*done)(void *arg, const struct ts_bridge_result *res);
+	/* Once, last: the bridge is gone. error is 0 for an orderly end, else the
+	 * reason (ECONNRESET when the remote reset it, ETIMEDOUT, ...). */
+	void (*ended)(void *arg, int error);
+};
 
-/* Asynchronous: done runs on the stack thread once the connection is established or
- * has failed (keep it short). Returns 0 once queued, -errno if it could not be. */
+/* Asynchronous. Returns 0 once queued, -errno if it could not be (then no callback
+ * runs and fd is closed). */
 int ts_bridge_open(struct ts_stack *st, const struct ts_bridge_req *req,
-		   ts_bridge_done_fn done, void *arg);
+		   const struct ts_bridge_ops *ops, void *arg);
 /* Synchronous: waits for the outcome. Returns 0 or -errno (res->error negated). */
 int ts_bridge_open_wait(struct ts_stack *st, const struct ts_bridge_req *req,
 			struct ts_bridge_result *res);
+
+/* Resets the connection (SO_LINGER 0 on close). */
+int ts_bridge_abort(struct ts_stack *st, uint64_t id);
+
+/* TCP_INFO's essentials, in Linux's terms. */
+struct ts_tcp_info {
+	int state;           /* TCP_ESTABLISHED, ... (netinet/tcp.h) */
+	uint32_t rtt_us, rttvar_us, snd_mss, rcv_mss, snd_cwnd, unacked, retransmits;
+};
+int ts_bridge_tcp_info(struct ts_stack *st, uint64_t id, struct ts_tcp_info *out);
 
 /* True when dst is routed into the tunnel (some peer's AllowedIPs covers it). */
 bool ts_stack_routes(struct ts_stack *st, const struct sockaddr *dst);

@@ -17,16 +17,18 @@ struct ts_pollable {
 	void (*handler)(struct ts_stack *st, struct ts_pollable *p, uint32_t events);
 };
 
-enum ts_cmd_type { TS_CMD_BRIDGE, TS_CMD_STATS };
+enum ts_cmd_type { TS_CMD_BRIDGE, TS_CMD_STATS, TS_CMD_ABORT, TS_CMD_INFO };
 
 struct ts_cmd {
 	struct ts_cmd *next;
 	enum ts_cmd_type type;
 	struct ts_bridge_req req;
-	ts_bridge_done_fn done;
+	struct ts_bridge_ops ops;
 	void *arg;
 	int peer;
+	uint64_t id;
 	struct wg_peer_stats *stats;
+	struct ts_tcp_info *info;
 	struct ts_waiter *waiter;
 };
 
@@ -60,7 +62,11 @@ struct ts_stack {
 	struct ts_bridge *bridges;  /* every live bridge, for stop and peer failures */
 	int mtu;
 	int gap_fd;                 /* hs_gap.h record, or -1 */
+	struct ts_stack_options opt;
 };
+
+/* stack.c */
+int ts_adopt_fd(struct ts_stack *st, int fd);
 
 /* loop.c */
 void ts_loop_watch(struct ts_stack *st, int fd, struct ts_pollable *p, uint32_t events);
@@ -78,5 +84,7 @@ int ts_bridge_tcp_open(struct ts_stack *st, struct ts_bridge *b);
 int ts_bridge_udp_open(struct ts_stack *st, struct ts_bridge *b);
 void ts_bridge_peer_failed(struct ts_stack *st, int peer);
 void ts_bridge_close_all(struct ts_stack *st);
+void ts_bridge_abort_id(struct ts_stack *st, uint64_t id);
+int ts_bridge_info_id(struct ts_stack *st, uint64_t id, struct ts_tcp_info *out);
 
 #endif
