@@ -1,0 +1,222 @@
+/* connect() to a tunnel destination: the application's socket is replaced, on the
+ * same descriptor number, by one end of a socketpair whose other end the stack
+ * bridges to an lwIP connection. The kernel's semantics are kept exactly: a blocking
+ * connect returns the real outcome; a non-blocking one returns EINPROGRESS and the
+ * descriptor becomes writable exactly when the outcome is known (SO_ERROR tells it). */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "log.h"
+#include "shim.h"
+
+/* ---- the stack's callbacks (stack thread) ---- */
+
+static void on_started(void *arg, const struct ts_bridge_result *res)
+{
+	struct shim_conn *c = arg;
+
+	pthread_mutex_lock(&c->mu);
+	c->local = res->local;
+	c->id = res->id;
+	if (res->error)
+		c->so_error = res->error;
+	c->started = true;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void on_done(void *arg, const struct ts_bridge_result *res)
+{
+	struct shim_conn *c = arg;
+
+	pthread_mutex_lock(&c->mu);
+	c->state = res->error ? CONN_FAILED : CONN_CONNECTED;
+	if (res->error)
+		c->so_error = res->error;
+	c->done = true;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void on_ended(void *arg, int error)
+{
+	struct shim_conn *c = arg;
+
+	pthread_mutex_lock(&c->mu);
+	c->ended = true;
+	c->end_error = error;
+	if (c->state == CONN_CONNECTED)
+		c->state = CONN_CLOSED;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	shim_conn_put(c);
+}
+
+static const struct ts_bridge_ops conn_ops = {
+	.started = on_started, .done = on_done, .ended = on_ended,
+};
+
+static void wait_for(struct shim_conn *c, const bool *flag)
+{
+	pthread_mutex_lock(&c->mu);
+	while (!*flag)
+		pthread_cond_wait(&c->cv, &c->mu);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- preparing the application's end ---- */
+
+/* Holds back POLLOUT on a unix socket until the stack has an outcome: shrink the
+ * send buffer and fill it; the stack drops the filler and restores the buffer. */
+static int park_filler(int app, struct ts_bridge_req *req)
+{
+	static const char filler[4096];
+	int sndbuf = 0, small = 1;
+	socklen_t l = sizeof(sndbuf);
+	ssize_t n;
+
+	real.getsockopt(app, SOL_SOCKET, SO_SNDBUF, &sndbuf, &l);
+	real.setsockopt(app, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	real.fcntl(app, F_SETFL, O_NONBLOCK);
+	while ((n = send(app, filler, sizeof(filler), MSG_DONTWAIT | MSG_NOSIGNAL)) > 0)
+		req->discard_bytes += (size_t)n;
+	req->restore_fd = shim_adopt_fd(real.fcntl(app, F_DUPFD_CLOEXEC, 3));
+	req->restore_sndbuf = sndbuf / 2; /* the kernel reports twice what was set */
+	return req->restore_fd < 0 ? -1 : 0;
+}
+
+static void fill_request(struct ts_bridge_req *req, const struct shim_fd *e,
+			 const struct sockaddr_storage *dst, int proto, int stack_end)
+{
+	memset(req, 0, sizeof(*req));
+	req->proto = proto;
+	req->remote = *dst;
+	req->fd = stack_end;
+	req->restore_fd = -1;
+	if (!e)
+		return;
+	if (e->is_bound)
+		req->local = e->bound;
+	req->nodelay = e->nodelay;
+	req->keepalive = e->keepalive;
+	req->keepidle = e->keepidle;
+	req->keepintvl = e->keepintvl;
+	req->keepcnt = e->keepcnt;
+}
+
+/* Puts app on fd's number, keeping FD_CLOEXEC, and re-joins the epoll sets fd had
+ * joined (dup3 drops the replaced file's registrations). */
+static int swap_in(int fd, int app, struct shim_conn *c, bool cloexec)
+{
+	struct shim_fd *e;
+	struct shim_epoll_reg *regs;
+	int nregs;
+
+	if (real.dup3(app, fd, cloexec ? O_CLOEXEC : 0) < 0)
+		return -1;
+	real.close(app);
+	shim_fd_lock();
+	e = shim_fd_get(fd);
+	regs = e ? e->regs : NULL;
+	nregs = e ? e->nregs : 0;
+	if (e) {
+		e->regs = NULL;
+		e->nregs = 0;
+		if (e->conn)
+			shim_conn_put(e->conn);
+		e->conn = c;
+		e->type = c->proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
+		e->domain = c->remote.ss_family;
+		e->protocol = c->proto;
+		__atomic_store_n(&e->kind, SFD_TUNNEL, __ATOMIC_RELEASE);
+	}
+	shim_fd_unlock();
+	for (int i = 0; i < nregs; i++)
+		real.epoll_ctl(regs[i].epfd, EPOLL_CTL_ADD, fd, &regs[i].ev);
+	free(regs);
+	return 0;
+}
+
+/* ---- connect ---- */
+
+static int existing_state(struct shim_fd *e)
+{
+	struct shim_conn *c = e && e->kind == SFD_TUNNEL ? e->conn : NULL;
+
+	if (!c)
+		return 0;
+	if (c->state == CONN_CONNECTING)
+		return EALREADY;
+	if (c->state == CONN_CONNECTED || c->proto == IPPROTO_UDP)
+		return EISCONN;
+	return 0; /* failed or closed: a new attempt */
+}
+
+static int open_bridge(struct ts_stack *st, struct shim_conn *c, struct ts_bridge_req *req)
+{
+	int rc;
+
+	c->refs++; /* the stack's reference, dropped in on_ended */
+	rc = ts_bridge_open(st, req, &conn_ops, c);
+	if (rc < 0) {
+		c->refs--;
+		return -rc;
+	}
+	wait_for(c, &c->started);
+	return c->so_error && !c->local.ss_family ? c->so_error : 0;
+}
+
+int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type)
+{
+	int proto = type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
+	int flags = real.fcntl(fd, F_GETFL), fdflags = real.fcntl(fd, F_GETFD);
+	bool nonblock = flags >= 0 && (flags & O_NONBLOCK);
+	struct shim_fd *e = shim_fd_peek(fd);
+	struct ts_bridge_req req;
+	struct ts_stack *st;
+	struct shim_conn *c;
+	int sv[2], err;
+
+	if ((err = existing_state(e)))
+		return errno = err, -1;
+	if (!(st = shim_tunnel()))
+		return -1;
+	if (real.socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	sv[1] = shim_adopt_fd(sv[1]);
+	c = shim_conn_new(proto);
+	if (!c) {
+		real.close(sv[0]);
+		real.close(sv[1]);
+		return errno = ENOMEM, -1;
+	}
+	c->remote = *dst;
+	c->state = CONN_CONNECTING;
+	fill_request(&req, e, dst, proto, sv[1]);
+	if (proto == IPPROTO_TCP && nonblock && park_filler(sv[0], &req) < 0)
+		ts_warn("connect readiness: could not park filler (%s)", strerror(errno));
+	err = open_bridge(st, c, &req);
+	if (!err && shim_name_bind(sv[0], c) < 0)
+		ts_warn("cannot name the tunnel socket: %s", strerror(errno));
+	real.fcntl(sv[0], F_SETFL, nonblock ? O_NONBLOCK : 0);
+	if (err || swap_in(fd, sv[0], c, fdflags >= 0 && (fdflags & FD_CLOEXEC)) < 0) {
+		err = err ? err : errno;
+		real.close(sv[0]);
+		shim_conn_put(c);
+		return errno = err, -1;
+	}
+	ts_dbg("fd %d: %s connect into the tunnel (%s)", fd, proto == IPPROTO_TCP ? "TCP" : "UDP",
+	       nonblock ? "non-blocking" : "blocking");
+	if (proto == IPPROTO_TCP && nonblock)
+		return errno = EINPROGRESS, -1;
+	wait_for(c, &c->done);
+	if (c->state == CONN_FAILED) {
+		err = c->so_error;
+		c->so_error = 0;
+		return errno = err, -1;
+	}
+	return 0;
+}

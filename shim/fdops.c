@@ -1,0 +1,186 @@
+/* Descriptor life: the shim's own descriptors survive programs that close every fd
+ * (close loops, close_range, closefrom) or dup2 onto arbitrary numbers, and the
+ * per-descriptor state follows dup and close. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <unistd.h>
+#include "log.h"
+#include "shim.h"
+
+static bool is_internal(int fd)
+{
+	return shim_fd_kind(fd) == SFD_INTERNAL;
+}
+
+static void forget(int fd)
+{
+	if (shim_fd_kind(fd) == SFD_NONE)
+		return;
+	shim_fd_lock();
+	shim_fd_clear(fd);
+	shim_fd_unlock();
+}
+
+SHIM_EXPORT int close(int fd)
+{
+	if (!real.close)
+		shim_real_init();
+	if (shim_internal) {
+		forget(fd);
+		return real.close(fd);
+	}
+	/* The application never opened it: to the application it is not open. */
+	if (is_internal(fd))
+		return errno = EBADF, -1;
+	if (shim_fd_kind(fd) == SFD_TUNNEL)
+		shim_close_tunnel(fd);
+	forget(fd);
+	return real.close(fd);
+}
+
+/* Closes [first, last] except our descriptors, in runs. */
+static int close_runs(unsigned first, unsigned last, int flags)
+{
+	unsigned lo = first;
+	int rc = 0;
+
+	for (unsigned fd = first; fd <= last && fd < (1u << 20); fd++) {
+		if (!is_internal((int)fd))
+			continue;
+		if (fd > lo && real.close_range(lo, fd - 1, flags) < 0)
+			rc = -1;
+		lo = fd + 1;
+	}
+	if (lo <= last && real.close_range(lo, last, flags) < 0)
+		rc = -1;
+	return rc;
+}
+
+static void forget_range(unsigned first, unsigned last)
+{
+	shim_fd_lock();
+	for (unsigned fd = first; fd <= last && fd < (1u << 20); fd++) {
+		struct shim_fd *e = shim_fd_peek((int)fd);
+
+		if (e && e->kind != SFD_NONE && e->kind != SFD_INTERNAL)
+			shim_fd_clear((int)fd);
+	}
+	shim_fd_unlock();
+}
+
+SHIM_EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+	int rc;
+
+	if (!real.close)
+		shim_real_init();
+	if (shim_internal || shim_mode == SHIM_OFF)
+		return real.close_range(first, last, flags);
+	rc = close_runs(first, last, flags);
+	if (rc == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
+		forget_range(first, last);
+	return rc;
+}
+
+SHIM_EXPORT void closefrom(int lowfd)
+{
+	if (lowfd < 0)
+		lowfd = 0;
+	close_range((unsigned)lowfd, ~0u, 0);
+}
+
+SHIM_EXPORT int dup(int fd)
+{
+	int nfd;
+
+	if (!real.close)
+		shim_real_init();
+	if (!shim_internal && is_internal(fd))
+		return errno = EBADF, -1;
+	nfd = real.dup(fd);
+	if (nfd >= 0 && !shim_internal && shim_fd_kind(fd) != SFD_NONE) {
+		shim_fd_lock();
+		shim_fd_copy(fd, nfd);
+		shim_fd_unlock();
+	}
+	return nfd;
+}
+
+static int dup_onto(int oldfd, int newfd, int flags, bool is_dup3)
+{
+	int rc;
+
+	if (shim_internal)
+		return is_dup3 ? real.dup3(oldfd, newfd, flags) : real.dup2(oldfd, newfd);
+	/* Our descriptors are not the application's to use or to replace. */
+	if (is_internal(oldfd) || is_internal(newfd)) {
+		ts_warn("dup2/dup3 onto descriptor %d refused: the tunnel uses it", newfd);
+		return errno = EBADF, -1;
+	}
+	if (oldfd != newfd && shim_fd_kind(newfd) == SFD_TUNNEL)
+		shim_close_tunnel(newfd);
+	rc = is_dup3 ? real.dup3(oldfd, newfd, flags) : real.dup2(oldfd, newfd);
+	if (rc >= 0 && oldfd != newfd &&
+	    (shim_fd_kind(oldfd) != SFD_NONE || shim_fd_kind(newfd) != SFD_NONE)) {
+		shim_fd_lock();
+		shim_fd_copy(oldfd, newfd);
+		shim_fd_unlock();
+	}
+	return rc;
+}
+
+SHIM_EXPORT int dup2(int oldfd, int newfd)
+{
+	if (!real.close)
+		shim_real_init();
+	return dup_onto(oldfd, newfd, 0, false);
+}
+
+SHIM_EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+	if (!real.close)
+		shim_real_init();
+	return dup_onto(oldfd, newfd, flags, true);
+}
+
+static int fcntl_common(int fd, int cmd, void *arg)
+{
+	int nfd;
+
+	if (!real.close)
+		shim_real_init();
+	if (shim_internal || (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC))
+		return real.fcntl(fd, cmd, arg);
+	if (is_internal(fd))
+		return errno = EBADF, -1;
+	nfd = real.fcntl(fd, cmd, arg);
+	if (nfd >= 0 && shim_fd_kind(fd) != SFD_NONE) {
+		shim_fd_lock();
+		shim_fd_copy(fd, nfd);
+		shim_fd_unlock();
+	}
+	return nfd;
+}
+
+SHIM_EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return fcntl_common(fd, cmd, arg);
+}
+
+SHIM_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return fcntl_common(fd, cmd, arg);
+}

@@ -1,0 +1,161 @@
+/* What the shim knows about each descriptor: a two-level table indexed by fd, so a
+ * call on a descriptor the shim does not care about costs two loads. Entries are
+ * never freed (a closed fd's entry is cleared for reuse), so lock-free readers never
+ * see freed memory; writers serialise on one lock. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include "log.h"
+#include "shim.h"
+
+#define CHUNK_BITS 10
+#define CHUNK (1 << CHUNK_BITS)
+#define MAX_CHUNKS 1024 /* fds up to 1M */
+
+static struct shim_fd *chunks[MAX_CHUNKS];
+static pthread_mutex_t tab_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void shim_fd_lock(void)
+{
+	pthread_mutex_lock(&tab_lock);
+}
+
+void shim_fd_unlock(void)
+{
+	pthread_mutex_unlock(&tab_lock);
+}
+
+struct shim_fd *shim_fd_peek(int fd)
+{
+	struct shim_fd *c;
+
+	if (fd < 0 || fd >= CHUNK * MAX_CHUNKS)
+		return NULL;
+	c = __atomic_load_n(&chunks[fd >> CHUNK_BITS], __ATOMIC_ACQUIRE);
+	return c ? &c[fd & (CHUNK - 1)] : NULL;
+}
+
+struct shim_fd *shim_fd_get(int fd)
+{
+	struct shim_fd *c;
+
+	if (fd < 0 || fd >= CHUNK * MAX_CHUNKS)
+		return NULL;
+	c = chunks[fd >> CHUNK_BITS];
+	if (!c) {
+		c = calloc(CHUNK, sizeof(*c));
+		if (!c)
+			return NULL;
+		__atomic_store_n(&chunks[fd >> CHUNK_BITS], c, __ATOMIC_RELEASE);
+	}
+	return &c[fd & (CHUNK - 1)];
+}
+
+void shim_fd_clear(int fd)
+{
+	struct shim_fd *e = shim_fd_peek(fd);
+
+	if (!e || e->kind == SFD_NONE)
+		return;
+	if (e->conn)
+		shim_conn_put(e->conn);
+	free(e->regs);
+	__atomic_store_n(&e->kind, SFD_NONE, __ATOMIC_RELEASE);
+	memset(e, 0, sizeof(*e));
+}
+
+void shim_fd_copy(int oldfd, int newfd)
+{
+	struct shim_fd *o = shim_fd_peek(oldfd), *n;
+
+	shim_fd_clear(newfd);
+	if (!o || o->kind == SFD_NONE || o->kind == SFD_INTERNAL)
+		return;
+	n = shim_fd_get(newfd);
+	if (!n)
+		return;
+	*n = *o;
+	n->regs = NULL; /* epoll registrations belong to the old number */
+	n->nregs = 0;
+	if (n->conn)
+		__atomic_add_fetch(&n->conn->refs, 1, __ATOMIC_ACQ_REL);
+}
+
+struct shim_conn *shim_conn_new(int proto)
+{
+	struct shim_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->refs = 1;
+	c->proto = proto;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	return c;
+}
+
+void shim_conn_put(struct shim_conn *c)
+{
+	if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	free(c);
+}
+
+/* Internal descriptors live above the numbers select() users need (FD_SETSIZE) when
+ * the limit allows, and below that at the top of the range. */
+static int internal_base(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur <= 64)
+		return 3;
+	if (rl.rlim_cur >= 2048)
+		return 1024 + 512;
+	return (int)(rl.rlim_cur - rl.rlim_cur / 4);
+}
+
+int shim_adopt_fd(int fd)
+{
+	int nfd, base = internal_base();
+	struct shim_fd *e;
+
+	if (fd < 0)
+		return fd;
+	nfd = fd >= base ? fd : real.fcntl(fd, F_DUPFD_CLOEXEC, base);
+	if (nfd < 0) {
+		nfd = fd; /* no room up there: keep it where it is */
+	} else if (nfd != fd) {
+		real.close(fd);
+	}
+	shim_fd_lock();
+	e = shim_fd_get(nfd);
+	if (e) {
+		shim_fd_clear(nfd);
+		__atomic_store_n(&e->kind, SFD_INTERNAL, __ATOMIC_RELEASE);
+	}
+	shim_fd_unlock();
+	return nfd;
+}
+
+int shim_log_fd = -1;
+
+void shim_fd_close_internal(void)
+{
+	for (int i = 0; i < MAX_CHUNKS; i++) {
+		struct shim_fd *c = chunks[i];
+
+		for (int j = 0; c && j < CHUNK; j++) {
+			int fd = (i << CHUNK_BITS) | j;
+
+			if (c[j].kind == SFD_INTERNAL && fd != shim_log_fd) {
+				real.close(fd);
+				shim_fd_clear(fd);
+			}
+		}
+	}
+}

@@ -1,0 +1,173 @@
+/* Loading the library: the configuration is read here, once, so that a later chroot
+ * or privilege drop does not break it; no thread is started and no socket opened
+ * until the program first needs the tunnel. */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <unistd.h>
+#include "allowedips.h"
+#include "log.h"
+#include "shim.h"
+
+enum shim_mode shim_mode = SHIM_OFF;
+struct wg_config shim_cfg;
+__thread int shim_internal;
+static struct allowedips routes;
+
+/* The log goes to a descriptor of our own: daemons close fd 2 and reuse it for a
+ * socket, and a log line must never end up inside a client's connection. */
+static void log_setup(void)
+{
+	const char *lvl = getenv("TUNSHIM_LOG"), *file = getenv("TUNSHIM_LOG_FILE");
+	int level = lvl ? ts_log_parse_level(lvl) : TS_LOG_ERROR;
+	int fd = file && *file ? open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)
+			       : fcntl(2, F_DUPFD_CLOEXEC, 3);
+
+	if (level < 0)
+		level = TS_LOG_ERROR;
+	if (fd >= 0)
+		fd = shim_adopt_fd(fd);
+	shim_log_fd = fd;
+	ts_log_set(fd, level);
+	if (lvl && ts_log_parse_level(lvl) < 0)
+		ts_warn("TUNSHIM_LOG=\"%s\" is not error, warn, info or debug", lvl);
+}
+
+static void routes_build(void)
+{
+	allowedips_init(&routes);
+	for (size_t i = 0; i < shim_cfg.n_peers; i++) {
+		const struct wg_peer_config *p = &shim_cfg.peers[i];
+
+		for (size_t j = 0; j < p->n_allowed_ips; j++)
+			allowedips_insert(&routes, p->allowed_ips[j].ip.family,
+					  p->allowed_ips[j].ip.addr, p->allowed_ips[j].cidr,
+					  (void *)(uintptr_t)(i + 1));
+	}
+}
+
+static void config_load(const char *path)
+{
+	char err[1024];
+
+	if (wg_config_parse_file(path, &shim_cfg, err, sizeof(err)) < 0) {
+		/* Fail closed: a broken config must not silently become no tunnel. */
+		ts_err("%s", err);
+		shim_mode = SHIM_FAIL_CLOSED;
+		return;
+	}
+	for (size_t i = 0; i < shim_cfg.n_warnings; i++)
+		ts_warn("%s", shim_cfg.warnings[i]);
+	routes_build();
+	shim_mode = SHIM_ON;
+}
+
+__attribute__((constructor)) static void shim_load(void)
+{
+	const char *path = getenv("TUNSHIM_CONFIG");
+
+	shim_real_init();
+	/* glibc drops LD_PRELOAD for setuid/setcap programs; we ignore TUNSHIM_* there too. */
+	if (getauxval(AT_SECURE))
+		return;
+	shim_internal++;
+	shim_tunnel_init();
+	log_setup();
+	if (path && *path)
+		config_load(path);
+	shim_internal--;
+}
+
+static bool is_loopback(int family, const uint8_t *a)
+{
+	static const uint8_t lo6[16] = { [15] = 1 };
+
+	return family == AF_INET ? a[0] == 127 : memcmp(a, lo6, 16) == 0;
+}
+
+static bool is_unspecified(int family, const uint8_t *a)
+{
+	static const uint8_t zero[16];
+
+	return memcmp(a, zero, family == AF_INET ? 4 : 16) == 0;
+}
+
+/* Endpoints given as literals never go into the tunnel (the stack's own socket
+ * bypasses the shim anyway; this keeps the application's own traffic to them out). */
+static bool is_endpoint(int family, const uint8_t *a)
+{
+	for (size_t i = 0; i < shim_cfg.n_peers; i++) {
+		const char *h = shim_cfg.peers[i].endpoint_host;
+		uint8_t b[16];
+
+		if (h && inet_pton(family, h, b) == 1 && memcmp(a, b, family == AF_INET ? 4 : 16) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Normalises addr into out (IPv4-mapped IPv6 becomes IPv4); returns the address
+ * bytes, or NULL when addr is not an inet address. */
+static const uint8_t *normalise(const struct sockaddr *addr, socklen_t len,
+				struct sockaddr_storage *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		memcpy(out, addr, sizeof(struct sockaddr_in));
+		return (const uint8_t *)&((struct sockaddr_in *)out)->sin_addr;
+	}
+	if (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)addr;
+		struct sockaddr_in *s4 = (struct sockaddr_in *)out;
+
+		if (!IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			memcpy(out, addr, sizeof(*s6));
+			return ((struct sockaddr_in6 *)out)->sin6_addr.s6_addr;
+		}
+		s4->sin_family = AF_INET;
+		s4->sin_port = s6->sin6_port;
+		memcpy(&s4->sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+		return (const uint8_t *)&s4->sin_addr;
+	}
+	return NULL;
+}
+
+enum shim_route shim_route(const struct sockaddr *addr, socklen_t len,
+			   struct sockaddr_storage *out)
+{
+	const uint8_t *a;
+	int family;
+
+	if (!addr || shim_mode == SHIM_OFF || !(a = normalise(addr, len, out)))
+		return ROUTE_PASS;
+	family = out->ss_family;
+	if (is_loopback(family, a) || is_unspecified(family, a))
+		return ROUTE_PASS;
+	if (shim_mode == SHIM_FAIL_CLOSED)
+		return ROUTE_BLOCK;
+	if (!allowedips_lookup(&routes, family, a) || is_endpoint(family, a))
+		return ROUTE_PASS;
+	return ROUTE_TUNNEL;
+}
+
+bool shim_is_tunnel_address(const struct sockaddr_storage *ss)
+{
+	const uint8_t *a = ss->ss_family == AF_INET ?
+		(const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr :
+		((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+
+	if (shim_mode != SHIM_ON || (ss->ss_family != AF_INET && ss->ss_family != AF_INET6))
+		return false;
+	for (size_t i = 0; i < shim_cfg.n_addresses; i++) {
+		const struct wg_ipaddr *ip = &shim_cfg.addresses[i].ip;
+
+		if (ip->family == ss->ss_family &&
+		    memcmp(ip->addr, a, ip->family == AF_INET ? 4 : 16) == 0)
+			return true;
+	}
+	return false;
+}

@@ -1,0 +1,156 @@
+/* The LD_PRELOAD layer: interposed libc entry points and the state behind them.
+ * It knows libc and the application's descriptors; it reaches the tunnel only
+ * through stack/stack.h. */
+#ifndef TS_SHIM_H
+#define TS_SHIM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include "config.h"
+#include "stack.h"
+
+#define SHIM_EXPORT __attribute__((visibility("default")))
+
+/* ---- real.c: libc's own functions, resolved with dlsym(RTLD_NEXT) ---- */
+struct shim_real {
+	int (*socket)(int, int, int);
+	int (*socketpair)(int, int, int, int[2]);
+	int (*connect)(int, const struct sockaddr *, socklen_t);
+	int (*bind)(int, const struct sockaddr *, socklen_t);
+	int (*close)(int);
+	int (*close_range)(unsigned, unsigned, int);
+	void (*closefrom)(int);
+	int (*dup)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
+	int (*fcntl)(int, int, ...);
+	int (*getsockname)(int, struct sockaddr *, socklen_t *);
+	int (*getpeername)(int, struct sockaddr *, socklen_t *);
+	int (*getsockopt)(int, int, int, void *, socklen_t *);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	int (*epoll_ctl)(int, int, int, struct epoll_event *);
+	int (*shutdown)(int, int);
+	ssize_t (*read)(int, void *, size_t);
+	ssize_t (*recv)(int, void *, size_t, int);
+	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	pid_t (*fork)(void);
+};
+extern struct shim_real real;
+void shim_real_init(void);
+
+/* ---- init.c: configuration, logging, routing ---- */
+enum shim_mode {
+	SHIM_OFF,        /* no TUNSHIM_CONFIG, or secure execution: pass everything through */
+	SHIM_ON,         /* a usable config */
+	SHIM_FAIL_CLOSED /* TUNSHIM_CONFIG set but unusable: refuse non-loopback traffic */
+};
+extern enum shim_mode shim_mode;
+extern struct wg_config shim_cfg;
+
+enum shim_route { ROUTE_PASS, ROUTE_TUNNEL, ROUTE_BLOCK };
+/* Where a connect/sendto to addr goes. out gets the destination with IPv4-mapped
+ * IPv6 turned into plain IPv4 (for ROUTE_TUNNEL). */
+enum shim_route shim_route(const struct sockaddr *addr, socklen_t len,
+			   struct sockaddr_storage *out);
+/* True for one of the config's own Address entries (bind to it stays in the shim). */
+bool shim_is_tunnel_address(const struct sockaddr_storage *a);
+
+/* A thread inside the shim or the stack calls libc directly. */
+extern __thread int shim_internal;
+static inline bool shim_bypass(void)
+{
+	return shim_mode == SHIM_OFF || shim_internal;
+}
+
+/* ---- fdtab.c: what the shim knows about each descriptor ---- */
+enum shim_fd_kind {
+	SFD_NONE = 0,   /* not ours to care about */
+	SFD_INET,       /* an AF_INET/AF_INET6 socket not (yet) in the tunnel */
+	SFD_TUNNEL,     /* swapped for a socketpair end bridged into the tunnel */
+	SFD_INTERNAL,   /* the shim's or the stack's own: hidden from the application */
+};
+
+struct shim_epoll_reg {
+	int epfd;
+	struct epoll_event ev;
+};
+
+/* A tunnelled connection, shared by every descriptor that refers to it (dup, fork)
+ * and by the stack's callbacks; freed when the last reference goes. */
+struct shim_conn {
+	int refs;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int proto;                        /* IPPROTO_TCP / IPPROTO_UDP */
+	int state;                        /* CONN_* */
+	int so_error;                     /* pending, for SO_ERROR (cleared on read) */
+	int end_error;                    /* why the bridge ended (ECONNRESET ...) */
+	bool started, done, ended, reset_reported;
+	struct sockaddr_storage local, remote;
+	uint64_t id;
+	bool nodelay, keepalive, linger0;
+};
+enum { CONN_CONNECTING = 1, CONN_CONNECTED, CONN_FAILED, CONN_CLOSED };
+
+struct shim_fd {
+	int kind;
+	int domain, type, protocol;       /* type without SOCK_NONBLOCK/CLOEXEC */
+	struct sockaddr_storage bound;    /* bind() on a tunnel address or before a tunnel connect */
+	bool is_bound;
+	bool nodelay, keepalive, linger0;
+	int keepidle, keepintvl, keepcnt;
+	struct shim_epoll_reg *regs;      /* epoll sets it joined before the swap */
+	int nregs;
+	struct shim_conn *conn;           /* SFD_TUNNEL */
+};
+
+/* The entry for fd, or NULL; never allocates (a cheap lookup on every call). */
+struct shim_fd *shim_fd_peek(int fd);
+/* The entry for fd, allocated when needed; the table lock must be held. */
+struct shim_fd *shim_fd_get(int fd);
+void shim_fd_lock(void);
+void shim_fd_unlock(void);
+/* Forgets fd (closed); drops its connection reference. Lock held. */
+void shim_fd_clear(int fd);
+/* newfd now refers to what oldfd refers to (dup). Lock held. */
+void shim_fd_copy(int oldfd, int newfd);
+static inline int shim_fd_kind(int fd)
+{
+	struct shim_fd *e = shim_fd_peek(fd);
+
+	return e ? __atomic_load_n(&e->kind, __ATOMIC_ACQUIRE) : SFD_NONE;
+}
+
+struct shim_conn *shim_conn_new(int proto);
+void shim_conn_put(struct shim_conn *c);
+
+/* Moves fd to a high number, marks it internal and returns the new number. */
+int shim_adopt_fd(int fd);
+/* In a forked child: closes the stack's descriptors (not the log's). */
+void shim_fd_close_internal(void);
+extern int shim_log_fd;
+
+/* ---- tunnel.c: the stack, started on first use ---- */
+/* The running stack, starting it if needed; NULL with errno set if it cannot run. */
+struct ts_stack *shim_tunnel(void);
+void shim_tunnel_init(void);
+
+/* ---- names.c: identities carried in the socketpair end's abstract name ---- */
+int shim_name_bind(int fd, const struct shim_conn *c);
+/* Decodes fd's identity from its name; false if fd is not a tunnel end. */
+bool shim_name_decode(int fd, int *proto, struct sockaddr_storage *local,
+		      struct sockaddr_storage *remote);
+socklen_t shim_sockaddr_len(const struct sockaddr_storage *ss);
+int shim_copy_addr(const struct sockaddr_storage *ss, struct sockaddr *out, socklen_t *len);
+
+/* ---- connect.c ---- */
+int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type);
+
+/* ---- sockopt.c ---- */
+void shim_close_tunnel(int fd);
+
+#endif

@@ -1,0 +1,141 @@
+/* socket, bind, connect and epoll_ctl: noting inet sockets, and routing connects. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include "log.h"
+#include "shim.h"
+
+SHIM_EXPORT int socket(int domain, int type, int protocol)
+{
+	int fd, base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	struct shim_fd *e;
+
+	if (!real.close)
+		shim_real_init();
+	fd = real.socket(domain, type, protocol);
+	if (fd < 0 || shim_bypass() || (domain != AF_INET && domain != AF_INET6) ||
+	    (base != SOCK_STREAM && base != SOCK_DGRAM))
+		return fd;
+	shim_fd_lock();
+	shim_fd_clear(fd);
+	e = shim_fd_get(fd);
+	if (e) {
+		e->domain = domain;
+		e->type = base;
+		e->protocol = protocol ? protocol : base == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
+		__atomic_store_n(&e->kind, SFD_INET, __ATOMIC_RELEASE);
+	}
+	shim_fd_unlock();
+	return fd;
+}
+
+/* The socket's type, from our table or, for sockets made before we saw them, the kernel. */
+static int socket_type(int fd)
+{
+	struct shim_fd *e = shim_fd_peek(fd);
+	int type;
+	socklen_t l = sizeof(type);
+
+	if (e && (e->kind == SFD_INET || e->kind == SFD_TUNNEL))
+		return e->type;
+	if (real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0)
+		return -1;
+	return type;
+}
+
+SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct sockaddr_storage dst;
+	int type;
+
+	if (!real.close)
+		shim_real_init();
+	if (shim_bypass())
+		return real.connect(fd, addr, len);
+	switch (shim_route(addr, len, &dst)) {
+	case ROUTE_PASS:
+		if (shim_fd_kind(fd) == SFD_TUNNEL)
+			return errno = EISCONN, -1;
+		return real.connect(fd, addr, len);
+	case ROUTE_BLOCK:
+		ts_info("connect refused: the tunnel config is unusable, failing closed");
+		return errno = ENETUNREACH, -1;
+	case ROUTE_TUNNEL:
+		break;
+	}
+	type = socket_type(fd);
+	if (type < 0)
+		return -1;
+	if (type != SOCK_STREAM && type != SOCK_DGRAM)
+		return real.connect(fd, addr, len);
+	return shim_tunnel_connect(fd, &dst, type);
+}
+
+/* bind() to one of the config's tunnel addresses cannot reach the kernel (the address
+ * is not on this host): it is remembered and used when the socket connects. */
+SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct sockaddr_storage a;
+	struct shim_fd *e;
+
+	if (!real.close)
+		shim_real_init();
+	if (shim_bypass() || shim_fd_kind(fd) != SFD_INET)
+		return real.bind(fd, addr, len);
+	memset(&a, 0, sizeof(a));
+	shim_route(addr, len, &a); /* only to normalise the address */
+	if (!shim_is_tunnel_address(&a))
+		return real.bind(fd, addr, len);
+	shim_fd_lock();
+	e = shim_fd_get(fd);
+	if (e) {
+		e->bound = a;
+		e->is_bound = true;
+	}
+	shim_fd_unlock();
+	return 0;
+}
+
+/* An event loop may add a socket to epoll before it connects; the swap at connect
+ * replaces the file, so the registrations are remembered and made again. */
+static void remember_reg(int epfd, int op, int fd, const struct epoll_event *ev)
+{
+	struct shim_fd *e = shim_fd_get(fd);
+	struct shim_epoll_reg *r;
+	int i;
+
+	if (!e || e->kind != SFD_INET)
+		return;
+	for (i = 0; i < e->nregs && e->regs[i].epfd != epfd; i++)
+		;
+	if (op == EPOLL_CTL_DEL) {
+		if (i < e->nregs)
+			e->regs[i] = e->regs[--e->nregs];
+		return;
+	}
+	if (i == e->nregs) {
+		r = realloc(e->regs, (e->nregs + 1) * sizeof(*r));
+		if (!r)
+			return;
+		e->regs = r;
+		e->nregs++;
+	}
+	e->regs[i].epfd = epfd;
+	e->regs[i].ev = *ev;
+}
+
+SHIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	int rc;
+
+	if (!real.close)
+		shim_real_init();
+	rc = real.epoll_ctl(epfd, op, fd, ev);
+	if (rc == 0 && !shim_bypass() && shim_fd_kind(fd) == SFD_INET) {
+		shim_fd_lock();
+		remember_reg(epfd, op, fd, ev);
+		shim_fd_unlock();
+	}
+	return rc;
+}

@@ -1,0 +1,92 @@
+/* The stack, started by the first operation that needs the tunnel (never in a
+ * constructor: allocators and runtimes deadlock when a preload starts threads that
+ * early). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include "log.h"
+#include "shim.h"
+
+static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ts_stack *stack;
+static pid_t stack_pid;
+static int start_errno;
+
+static void stack_thread_init(void)
+{
+	shim_internal = 1;
+}
+
+/* Each tunnelled connection costs this process a descriptor of its own, and Debian's
+ * soft limit is 1024. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max > (1 << 20) ? (1 << 20) : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static struct ts_stack *start(void)
+{
+	struct ts_stack_options opt = { .thread_init = stack_thread_init,
+					.adopt_fd = shim_adopt_fd };
+	const char *scale = getenv("TUNSHIM_TIMER_SCALE");
+	char err[512];
+	struct ts_stack *st;
+
+	if (scale)
+		opt.timer_scale = strtod(scale, NULL);
+	raise_nofile();
+	if (ts_stack_start(&shim_cfg, &opt, &st, err, sizeof(err)) < 0) {
+		ts_err("%s: the tunnel cannot start: %s", shim_cfg.path ? shim_cfg.path : "config",
+		       err);
+		start_errno = ENETUNREACH;
+		return NULL;
+	}
+	ts_info("tunnel started (%zu peer%s)", shim_cfg.n_peers, shim_cfg.n_peers == 1 ? "" : "s");
+	return st;
+}
+
+struct ts_stack *shim_tunnel(void)
+{
+	struct ts_stack *st = __atomic_load_n(&stack, __ATOMIC_ACQUIRE);
+
+	if (st && stack_pid == getpid())
+		return st;
+	pthread_mutex_lock(&start_lock);
+	shim_internal++;
+	if (!stack && !start_errno) {
+		stack = start();
+		stack_pid = getpid();
+	}
+	st = stack_pid == getpid() ? stack : NULL;
+	shim_internal--;
+	pthread_mutex_unlock(&start_lock);
+	if (!st)
+		errno = start_errno ? start_errno : EHOSTUNREACH;
+	return st;
+}
+
+/* A forked child has no stack thread: it must not touch the parent's stack, and must
+ * close the stack-side descriptors it inherited at once, or the application ends of
+ * the parent's connections would never see EOF. Its inherited tunnel connections
+ * keep working: the parent's stack serves them. */
+static void after_fork_child(void)
+{
+	if (!stack)
+		return;
+	shim_fd_close_internal();
+	stack = NULL;
+	start_errno = EHOSTUNREACH;
+	ts_dbg("forked child: the tunnel stays with the parent (pid %d)", (int)getppid());
+}
+
+void shim_tunnel_init(void)
+{
+	pthread_atfork(NULL, NULL, after_fork_child);
+}

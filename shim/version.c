@@ -1,1 +1,0 @@
-/* Placeholder until the shim lands: the library loads and exports nothing. */
