@@ -38,12 +38,21 @@ struct shim_fd *shim_fd_peek(int fd)
 	return c ? &c[fd & (CHUNK - 1)] : NULL;
 }
 
+static int max_fd;
+
+int shim_fd_max(void)
+{
+	return __atomic_load_n(&max_fd, __ATOMIC_RELAXED);
+}
+
 struct shim_fd *shim_fd_get(int fd)
 {
 	struct shim_fd *c;
 
 	if (fd < 0 || fd >= CHUNK * MAX_CHUNKS)
 		return NULL;
+	if (fd > max_fd)
+		__atomic_store_n(&max_fd, fd, __ATOMIC_RELAXED);
 	c = chunks[fd >> CHUNK_BITS];
 	if (!c) {
 		c = calloc(CHUNK, sizeof(*c));

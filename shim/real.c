@@ -31,6 +31,12 @@ void shim_real_init(void)
 	RESOLVE(sendto);
 	RESOLVE(sendmsg);
 	RESOLVE(fork);
+	RESOLVE(_exit);
+	RESOLVE(execve);
+	RESOLVE(execv);
+	RESOLVE(execvp);
+	RESOLVE(execvpe);
+	RESOLVE(fexecve);
 	/* Last: its presence tells the other entry points the table is complete. */
 	__atomic_store_n(&real.close, (__typeof__(real.close))dlsym(RTLD_NEXT, "close"),
 			 __ATOMIC_RELEASE);

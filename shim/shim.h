@@ -38,6 +38,12 @@ struct shim_real {
 	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
 	pid_t (*fork)(void);
+	void (*_exit)(int);
+	int (*execve)(const char *, char *const[], char *const[]);
+	int (*execv)(const char *, char *const[]);
+	int (*execvp)(const char *, char *const[]);
+	int (*execvpe)(const char *, char *const[], char *const[]);
+	int (*fexecve)(int, char *const[], char *const[]);
 };
 extern struct shim_real real;
 void shim_real_init(void);
@@ -130,6 +136,8 @@ void shim_conn_put(struct shim_conn *c);
 
 /* Moves fd to a high number, marks it internal and returns the new number. */
 int shim_adopt_fd(int fd);
+/* The highest descriptor number the table has seen. */
+int shim_fd_max(void);
 /* In a forked child: closes the stack's descriptors (not the log's). */
 void shim_fd_close_internal(void);
 extern int shim_log_fd;
@@ -137,7 +145,15 @@ extern int shim_log_fd;
 /* ---- tunnel.c: the stack, started on first use ---- */
 /* The running stack, starting it if needed; NULL with errno set if it cannot run. */
 struct ts_stack *shim_tunnel(void);
+/* The stack if this very process runs it, else NULL (never starts one). */
+struct ts_stack *shim_tunnel_if_running(void);
 void shim_tunnel_init(void);
+
+/* ---- session.c, process.c ---- */
+int shim_session_acquire(void);
+void shim_session_finishing(void);
+void shim_leave(const char *why);
+extern int shim_detaching;
 
 /* ---- names.c: identities carried in the socketpair end's abstract name ---- */
 int shim_name_bind(int fd, const struct shim_conn *c);

@@ -41,6 +41,8 @@ static struct ts_stack *start(void)
 
 	if (scale)
 		opt.timer_scale = strtod(scale, NULL);
+	if ((start_errno = -shim_session_acquire()))
+		return NULL;
 	raise_nofile();
 	if (ts_stack_start(&shim_cfg, &opt, &st, err, sizeof(err)) < 0) {
 		ts_err("%s: the tunnel cannot start: %s", shim_cfg.path ? shim_cfg.path : "config",
@@ -76,9 +78,17 @@ struct ts_stack *shim_tunnel(void)
  * close the stack-side descriptors it inherited at once, or the application ends of
  * the parent's connections would never see EOF. Its inherited tunnel connections
  * keep working: the parent's stack serves them. */
+struct ts_stack *shim_tunnel_if_running(void)
+{
+	struct ts_stack *st = __atomic_load_n(&stack, __ATOMIC_ACQUIRE);
+
+	return st && stack_pid == getpid() ? st : NULL;
+}
+
 static void after_fork_child(void)
 {
-	if (!stack)
+	/* The continuation keeps the stack's descriptors: it is the stack now. */
+	if (!stack || shim_detaching)
 		return;
 	shim_fd_close_internal();
 	stack = NULL;

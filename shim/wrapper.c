@@ -130,16 +130,19 @@ static bool log_level_valid(const char *s)
 	return false;
 }
 
-static void __attribute__((noreturn)) bad_option(char **argv, int c)
+/* arg is the argument getopt was reading; glibc leaves optopt 0 for unknown long ones. */
+static void __attribute__((noreturn)) bad_option(const char *arg, int c)
 {
-	const char *arg = argv[optind - 1];
 	bool is_long = strncmp(arg, "--", 2) == 0;
+	int name_len = (int)strcspn(arg, "=");
 
 	if (c == ':' && is_long)
 		usage_error("option '%s' requires an argument", arg);
 	if (c == ':')
 		usage_error("option requires an argument -- '%c'", optopt);
-	if (is_long || optopt == 0 || optopt > 255)
+	if (is_long && optopt != 0)
+		usage_error("option '%.*s' doesn't allow an argument", name_len, arg);
+	if (is_long)
 		usage_error("unrecognized option '%s'", arg);
 	usage_error("invalid option -- '%c'", optopt);
 }
@@ -161,7 +164,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	int c, at = optind;
 
 	/* '+': stop at PROGRAM, so its own options stay its own. ':': our messages. */
 	while ((c = getopt_long(argc, argv, "+:c:l:h", longopts, NULL)) != -1) {
@@ -171,8 +174,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case OPT_LOG_FILE: o->log_file = optarg; break;
 		case 'h': print_and_exit(usage_line, help_text);
 		case OPT_VERSION: print_and_exit(NAME " ", TUNSHIM_VERSION "\n");
-		default: bad_option(argv, c);
+		default: bad_option(argv[at], c);
 		}
+		at = optind;
 	}
 	if (optind >= argc)
 		usage_error("no PROGRAM given");
@@ -377,22 +381,48 @@ static const char *secure_exec_reason(const char *path, const struct stat *st)
 	return NULL;
 }
 
-/* PT_INTERP present (true) or not (false); -1 when the headers do not add up. */
-static int elf_has_interp(int fd, const ElfW(Ehdr) *eh, off_t size)
+/* DT_SONAME or DT_NEEDED sets a shared object run as a program (the dynamic loader
+ * itself, which honours LD_PRELOAD for the program it loads) apart from a static-pie,
+ * which has neither. */
+static bool elf_is_shared_object(int fd, const ElfW(Phdr) *dyn, off_t size)
 {
-	ElfW(Phdr) ph;
+	ElfW(Dyn) d;
 
-	if (eh->e_phentsize != sizeof(ph) || eh->e_phnum == 0 || eh->e_phnum == PN_XNUM ||
-	    eh->e_phoff > (ElfW(Off))size ||
-	    ((ElfW(Off))size - eh->e_phoff) / sizeof(ph) < eh->e_phnum)
-		return -1;
+	if (dyn->p_offset > (ElfW(Off))size || dyn->p_filesz > (ElfW(Off))size - dyn->p_offset)
+		return false;
+	for (ElfW(Xword) off = 0; off + sizeof(d) <= dyn->p_filesz; off += sizeof(d)) {
+		if (pread(fd, &d, sizeof(d), (off_t)(dyn->p_offset + off)) != sizeof(d) ||
+		    d.d_tag == DT_NULL)
+			return false;
+		if (d.d_tag == DT_SONAME || d.d_tag == DT_NEEDED)
+			return true;
+	}
+	return false;
+}
+
+/* Static means no PT_INTERP. The caller has checked the program headers lie in the file. */
+static enum elf_kind elf_linkage(int fd, const ElfW(Ehdr) *eh, off_t size)
+{
+	ElfW(Phdr) ph, dyn = { .p_type = PT_NULL };
+
 	for (unsigned int i = 0; i < eh->e_phnum; i++) {
 		if (pread(fd, &ph, sizeof(ph), (off_t)(eh->e_phoff + i * sizeof(ph))) != sizeof(ph))
-			return -1;
+			return ELF_NONE;
 		if (ph.p_type == PT_INTERP)
-			return 1;
+			return ELF_DYNAMIC;
+		if (ph.p_type == PT_DYNAMIC)
+			dyn = ph;
 	}
-	return 0;
+	if (eh->e_type == ET_DYN && dyn.p_type == PT_DYNAMIC && elf_is_shared_object(fd, &dyn, size))
+		return ELF_NONE;
+	return ELF_STATIC;
+}
+
+static bool elf_phdrs_valid(const ElfW(Ehdr) *eh, off_t size)
+{
+	return eh->e_phentsize == sizeof(ElfW(Phdr)) && eh->e_phnum != 0 &&
+	       eh->e_phnum != PN_XNUM && eh->e_phoff <= (ElfW(Off))size &&
+	       ((ElfW(Off))size - eh->e_phoff) / sizeof(ElfW(Phdr)) >= eh->e_phnum;
 }
 
 /* Only a native ELF is read past its identification bytes. */
@@ -400,23 +430,22 @@ static enum elf_kind elf_classify(int fd, int *bits)
 {
 	ElfW(Ehdr) eh;
 	struct stat st;
-	int interp;
 
 	if (pread(fd, eh.e_ident, EI_NIDENT, 0) != EI_NIDENT ||
 	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0)
 		return ELF_NONE;
 	if (eh.e_ident[EI_CLASS] != ELF_NATIVE_CLASS) {
 		*bits = eh.e_ident[EI_CLASS] == ELFCLASS32 ? 32 : 64;
-		return eh.e_ident[EI_CLASS] == ELFCLASSNONE ? ELF_NONE : ELF_OTHER_CLASS;
+		return eh.e_ident[EI_CLASS] == ELFCLASS32 || eh.e_ident[EI_CLASS] == ELFCLASS64 ?
+		       ELF_OTHER_CLASS : ELF_NONE;
 	}
 	if (pread(fd, &eh, sizeof(eh), 0) != sizeof(eh) || fstat(fd, &st) != 0)
 		return ELF_NONE;
 	if (eh.e_ident[EI_DATA] != ELF_NATIVE_DATA || eh.e_machine != __ehdr_start.e_machine)
 		return ELF_OTHER_ARCH;
-	if (eh.e_type != ET_EXEC && eh.e_type != ET_DYN)
+	if ((eh.e_type != ET_EXEC && eh.e_type != ET_DYN) || !elf_phdrs_valid(&eh, st.st_size))
 		return ELF_NONE;
-	interp = elf_has_interp(fd, &eh, st.st_size);
-	return interp < 0 ? ELF_NONE : interp ? ELF_DYNAMIC : ELF_STATIC;
+	return elf_linkage(fd, &eh, st.st_size);
 }
 
 static void warn_elf(const char *path, int fd)

@@ -247,3 +247,13 @@ int wg_device_peer_stats(struct wg_device *dev, int peer_index, struct wg_peer_s
 	*out = peer->stats;
 	return 0;
 }
+
+size_t wg_device_staged(struct wg_device *dev)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < dev->n_peers; i++)
+		if (!dev->peers[i].handshake_failed)
+			n += dev->peers[i].staged_count;
+	return n;
+}

@@ -69,6 +69,9 @@ void wg_device_receive(struct wg_device *dev, const uint8_t *buf, size_t len,
 /* Runs due timers; returns the next deadline (ns, monotonic) or UINT64_MAX. */
 uint64_t wg_device_tick(struct wg_device *dev);
 
+/* Packets waiting for a handshake, over peers that have not given up. */
+size_t wg_device_staged(struct wg_device *dev);
+
 /* Counters for logs and tests. */
 struct wg_peer_stats {
 	uint64_t rx_bytes, tx_bytes;

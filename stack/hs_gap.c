@@ -31,17 +31,26 @@ static int record_dir(char *dir, size_t len)
 	return 0;
 }
 
-int ts_gap_open(const uint8_t public_key[32])
+int ts_key_file(const char *kind, const uint8_t public_key[32], char *path, size_t len)
 {
-	char dir[512], path[600];
+	char dir[512];
 	uint8_t h[8];
 
 	if (record_dir(dir, sizeof(dir)) < 0)
 		return -1;
 	/* Named by a hash of the public key: no key material in file names. */
 	blake2s(h, public_key, NULL, sizeof(h), 32, 0);
-	snprintf(path, sizeof(path), "%s/hs-%02x%02x%02x%02x%02x%02x%02x%02x", dir,
+	snprintf(path, len, "%s/%s-%02x%02x%02x%02x%02x%02x%02x%02x", dir, kind,
 		 h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]);
+	return 0;
+}
+
+int ts_gap_open(const uint8_t public_key[32])
+{
+	char path[600];
+
+	if (ts_key_file("hs", public_key, path, sizeof(path)) < 0)
+		return -1;
 	return open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 }
 

@@ -7,6 +7,7 @@
 #ifndef TS_HS_GAP_H
 #define TS_HS_GAP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Opens (creating) the record for this public key; -1 when there is nowhere to keep
@@ -18,5 +19,9 @@ void ts_gap_wait(int fd);
 void ts_gap_record(int fd);
 
 #define TS_GAP_MS 40
+
+/* The path of a per-key file of the given kind in the user's private runtime
+ * directory ($XDG_RUNTIME_DIR/tunshim or /tmp/tunshim-UID). */
+int ts_key_file(const char *kind, const uint8_t public_key[32], char *path, size_t len);
 
 #endif

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "lwip/init.h"
 #include "lwip/timeouts.h"
+#include "lwip/priv/tcp_priv.h"
 #include "hs_gap.h"
 #include "log.h"
 #include "messages.h"
@@ -223,6 +224,16 @@ static void run_command(struct ts_stack *st, struct ts_cmd *cmd)
 	case TS_CMD_INFO:
 		ts_waiter_wake(cmd->waiter, ts_bridge_info_id(st, cmd->id, cmd->info));
 		break;
+	case TS_CMD_BUSY:
+		ts_waiter_wake(cmd->waiter, !ts_loop_idle(st));
+		break;
+	case TS_CMD_PARK:
+		/* The detaching thread forks once we are here, between two iterations,
+		 * touching nothing; this process never runs the stack again. */
+		ts_waiter_wake(cmd->waiter, 0);
+		for (;;)
+			pause();
+		break;
 	}
 	free(cmd);
 }
@@ -259,18 +270,22 @@ static int next_timeout_ms(struct ts_stack *st)
 	return (int)ms;
 }
 
-void *ts_loop_main(void *arg)
+/* Nothing bridged, nothing in flight in lwIP, nothing waiting for a handshake. */
+bool ts_loop_idle(struct ts_stack *st)
 {
-	struct ts_stack *st = arg;
+	for (struct ts_bridge *b = st->bridges; b; b = b->next)
+		if (!b->dead)
+			return false;
+	return tcp_active_pcbs == NULL && wg_device_staged(st->dev) == 0;
+}
+
+void ts_loop_run(struct ts_stack *st)
+{
 	struct epoll_event evs[64];
 
-	if (st->opt.thread_init)
-		st->opt.thread_init();
-	st->ev_poll.handler = commands_ready;
-	st->udp_poll.handler = udp_readable;
-	ts_loop_watch(st, st->evfd, &st->ev_poll, EPOLLIN);
-	ts_loop_watch(st, st->udp_fd, &st->udp_poll, EPOLLIN);
 	while (!__atomic_load_n(&st->stopping, __ATOMIC_SEQ_CST)) {
+		if (st->continuation && ts_loop_idle(st))
+			break;
 		int n = epoll_wait(st->epfd, evs, 64, next_timeout_ms(st));
 
 		for (int i = 0; i < n; i++) {
@@ -282,6 +297,19 @@ void *ts_loop_main(void *arg)
 		ts_netif_drain(st);
 		ts_bridge_reap(st);
 	}
+}
+
+void *ts_loop_main(void *arg)
+{
+	struct ts_stack *st = arg;
+
+	if (st->opt.thread_init)
+		st->opt.thread_init();
+	st->ev_poll.handler = commands_ready;
+	st->udp_poll.handler = udp_readable;
+	ts_loop_watch(st, st->evfd, &st->ev_poll, EPOLLIN);
+	ts_loop_watch(st, st->udp_fd, &st->udp_poll, EPOLLIN);
+	ts_loop_run(st);
 	ts_bridge_close_all(st);
 	return NULL;
 }

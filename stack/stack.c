@@ -303,6 +303,56 @@ int ts_bridge_tcp_info(struct ts_stack *st, uint64_t id, struct ts_tcp_info *out
 	return call(st, &cmd);
 }
 
+bool ts_stack_busy(struct ts_stack *st)
+{
+	struct ts_cmd cmd = { .type = TS_CMD_BUSY };
+
+	if (st->parked)
+		return false;
+	return call(st, &cmd) > 0;
+}
+
+static void continue_in_child(struct ts_stack *st, void (*child_setup)(void))
+{
+	struct ts_cmd *stale;
+	sigset_t all;
+
+	/* Only this thread exists here; another may have held the queue lock. */
+	pthread_mutex_init(&st->qmu, NULL);
+	stale = st->qhead;
+	st->qhead = st->qtail = NULL;
+	(void)stale; /* callers of stale commands live in the parent */
+	sigfillset(&all);
+	sigdelset(&all, SIGTERM);
+	sigdelset(&all, SIGINT);
+	pthread_sigmask(SIG_SETMASK, &all, NULL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	if (child_setup)
+		child_setup();
+	st->continuation = 1;
+	st->stopping = 0;
+	if (st->opt.thread_init)
+		st->opt.thread_init();
+	ts_loop_run(st);
+	_exit(0);
+}
+
+pid_t ts_stack_detach(struct ts_stack *st, void (*child_setup)(void))
+{
+	struct ts_cmd cmd = { .type = TS_CMD_PARK };
+	pid_t pid;
+
+	if (st->parked)
+		return -1;
+	call(st, &cmd);
+	st->parked = 1;
+	pid = fork();
+	if (pid == 0)
+		continue_in_child(st, child_setup);
+	return pid;
+}
+
 int ts_adopt_fd(struct ts_stack *st, int fd)
 {
 	return fd >= 0 && st->opt.adopt_fd ? st->opt.adopt_fd(fd) : fd;

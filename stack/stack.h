@@ -84,6 +84,16 @@ struct ts_tcp_info {
 };
 int ts_bridge_tcp_info(struct ts_stack *st, uint64_t id, struct ts_tcp_info *out);
 
+/* True while bridged connections remain, or packets wait for a handshake: the
+ * process must not take the stack with it when it exits or execs. */
+bool ts_stack_busy(struct ts_stack *st);
+/* Hands the stack to a detached continuation: stops the stack thread at a safe point
+ * and forks. The child calls child_setup (close the application's descriptors,
+ * setsid), then runs the loop until every bridge has ended and nothing is left to
+ * send, and leaves with _exit(0): the application's exit handlers never run there.
+ * Returns the child's pid in the parent, where the stack stays stopped, or -1. */
+pid_t ts_stack_detach(struct ts_stack *st, void (*child_setup)(void));
+
 /* True when dst is routed into the tunnel (some peer's AllowedIPs covers it). */
 bool ts_stack_routes(struct ts_stack *st, const struct sockaddr *dst);
 

@@ -17,7 +17,7 @@ struct ts_pollable {
 	void (*handler)(struct ts_stack *st, struct ts_pollable *p, uint32_t events);
 };
 
-enum ts_cmd_type { TS_CMD_BRIDGE, TS_CMD_STATS, TS_CMD_ABORT, TS_CMD_INFO };
+enum ts_cmd_type { TS_CMD_BRIDGE, TS_CMD_STATS, TS_CMD_ABORT, TS_CMD_INFO, TS_CMD_PARK, TS_CMD_BUSY };
 
 struct ts_cmd {
 	struct ts_cmd *next;
@@ -63,7 +63,13 @@ struct ts_stack {
 	int mtu;
 	int gap_fd;                 /* hs_gap.h record, or -1 */
 	struct ts_stack_options opt;
+	int continuation;           /* in a detached child: end when idle */
+	int parked;                 /* stopped for a detach (parent side) */
 };
+
+/* loop.c */
+bool ts_loop_idle(struct ts_stack *st);
+void ts_loop_run(struct ts_stack *st);
 
 /* stack.c */
 int ts_adopt_fd(struct ts_stack *st, int fd);

@@ -1,0 +1,195 @@
+/* Process life: the stack serves bridged descriptors wherever they are, so it must
+ * outlive a process that exits or execs while connections are still open or still
+ * have data to deliver. Then it goes on in a detached continuation (forked at that
+ * moment) until the last bridged connection has ended. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "log.h"
+#include "shim.h"
+
+int shim_detaching;
+
+/* In the continuation: keep nothing of the application's open (a pipe's write end
+ * kept here would make a shell wait for us), leave its session. */
+static void continuation_setup(void)
+{
+	unsigned lo = 0;
+
+	shim_internal = 1;
+	for (unsigned fd = 0; fd < (1u << 20); fd++) {
+		struct shim_fd *e = shim_fd_peek((int)fd);
+
+		if (!e || e->kind != SFD_INTERNAL)
+			continue;
+		if (fd > lo)
+			real.close_range(lo, fd - 1, 0);
+		lo = fd + 1;
+		if (fd >= (unsigned)shim_fd_max())
+			break;
+	}
+	real.close_range(lo, ~0u, 0);
+	setsid();
+	shim_session_finishing();
+	ts_log_set(-1, TS_LOG_ERROR); /* stderr was the application's */
+}
+
+/* Called on the way out (exit, _exit, exec): hands the stack to a continuation if it
+ * still has work. Only the process that runs the stack does anything; a vfork child
+ * (sharing our memory until exec) and forked children do nothing. */
+void shim_leave(const char *why)
+{
+	struct ts_stack *st = shim_tunnel_if_running();
+	pid_t pid;
+
+	if (!st || !ts_stack_busy(st))
+		return;
+	shim_detaching = 1;
+	pid = ts_stack_detach(st, continuation_setup);
+	shim_detaching = 0;
+	if (pid > 0)
+		ts_dbg("%s: the tunnel continues in pid %d until its connections end", why, (int)pid);
+	else
+		ts_err("%s: cannot detach the tunnel: %s", why, strerror(errno));
+}
+
+__attribute__((destructor)) static void shim_unload(void)
+{
+	if (shim_mode == SHIM_ON)
+		shim_leave("exit");
+}
+
+SHIM_EXPORT void _exit(int status)
+{
+	if (!real.close)
+		shim_real_init();
+	if (shim_mode == SHIM_ON && !shim_internal)
+		shim_leave("_exit");
+	real._exit(status);
+	__builtin_unreachable();
+}
+
+SHIM_EXPORT void _Exit(int status)
+{
+	_exit(status);
+	__builtin_unreachable();
+}
+
+static void before_exec(void)
+{
+	if (shim_mode == SHIM_ON && !shim_internal)
+		shim_leave("exec");
+}
+
+SHIM_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	if (!real.close)
+		shim_real_init();
+	before_exec();
+	return real.execve(path, argv, envp);
+}
+
+SHIM_EXPORT int execv(const char *path, char *const argv[])
+{
+	if (!real.close)
+		shim_real_init();
+	before_exec();
+	return real.execv(path, argv);
+}
+
+SHIM_EXPORT int execvp(const char *file, char *const argv[])
+{
+	if (!real.close)
+		shim_real_init();
+	before_exec();
+	return real.execvp(file, argv);
+}
+
+SHIM_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	if (!real.close)
+		shim_real_init();
+	before_exec();
+	return real.execvpe(file, argv, envp);
+}
+
+SHIM_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	if (!real.close)
+		shim_real_init();
+	before_exec();
+	return real.fexecve(fd, argv, envp);
+}
+
+/* execl and friends: collect the arguments, then the v-variants above. */
+static char **collect(const char *arg0, va_list ap, char *const **envp)
+{
+	va_list cp;
+	size_t n = 1;
+	char **argv;
+
+	va_copy(cp, ap);
+	while (va_arg(cp, char *))
+		n++;
+	va_end(cp);
+	argv = malloc((n + 1) * sizeof(*argv));
+	if (!argv)
+		return NULL;
+	argv[0] = (char *)arg0;
+	for (size_t i = 1; i <= n; i++)
+		argv[i] = i < n ? va_arg(ap, char *) : NULL;
+	if (envp)
+		*envp = va_arg(ap, char *const *);
+	return argv;
+}
+
+SHIM_EXPORT int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	char **argv;
+	int rc;
+
+	va_start(ap, arg);
+	argv = collect(arg, ap, NULL);
+	va_end(ap);
+	if (!argv)
+		return errno = ENOMEM, -1;
+	rc = execv(path, argv);
+	free(argv);
+	return rc;
+}
+
+SHIM_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	va_list ap;
+	char **argv;
+	int rc;
+
+	va_start(ap, arg);
+	argv = collect(arg, ap, NULL);
+	va_end(ap);
+	if (!argv)
+		return errno = ENOMEM, -1;
+	rc = execvp(file, argv);
+	free(argv);
+	return rc;
+}
+
+SHIM_EXPORT int execle(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	char **argv;
+	char *const *envp = NULL;
+	int rc;
+
+	va_start(ap, arg);
+	argv = collect(arg, ap, &envp);
+	va_end(ap);
+	if (!argv)
+		return errno = ENOMEM, -1;
+	rc = execve(path, argv, envp);
+	free(argv);
+	return rc;
+}
