@@ -35,6 +35,8 @@ SHIM_EXPORT int close(int fd)
 		return errno = EBADF, -1;
 	if (shim_fd_kind(fd) == SFD_TUNNEL)
 		shim_close_tunnel(fd);
+	else if (shim_fd_kind(fd) == SFD_INET && shim_fd_peek(fd)->udp_tunnel)
+		shim_udp_closing(fd, shim_fd_peek(fd));
 	forget(fd);
 	return real.close(fd);
 }

@@ -30,6 +30,11 @@ void shim_real_init(void)
 	RESOLVE(recv);
 	RESOLVE(sendto);
 	RESOLVE(sendmsg);
+	RESOLVE(recvfrom);
+	RESOLVE(recvmsg);
+	RESOLVE(recvmmsg);
+	RESOLVE(readv);
+	RESOLVE(ioctl);
 	RESOLVE(fork);
 	RESOLVE(_exit);
 	RESOLVE(execve);

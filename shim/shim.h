@@ -37,6 +37,11 @@ struct shim_real {
 	ssize_t (*recv)(int, void *, size_t, int);
 	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	int (*recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
+	ssize_t (*readv)(int, const struct iovec *, int);
+	int (*ioctl)(int, unsigned long, ...);
 	pid_t (*fork)(void);
 	void (*_exit)(int);
 	int (*execve)(const char *, char *const[], char *const[]);
@@ -112,6 +117,7 @@ struct shim_fd {
 	struct shim_epoll_reg *regs;      /* epoll sets it joined before the swap */
 	int nregs;
 	struct shim_conn *conn;           /* SFD_TUNNEL */
+	bool udp_tunnel;                  /* SFD_INET UDP that sent into the tunnel */
 };
 
 /* The entry for fd, or NULL; never allocates (a cheap lookup on every call). */
@@ -165,6 +171,18 @@ int shim_copy_addr(const struct sockaddr_storage *ss, struct sockaddr *out, sock
 
 /* ---- connect.c ---- */
 int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type);
+
+/* ---- udp.c, io.c: unconnected UDP through the stack's relay ---- */
+struct shim_relay {
+	bool ready;
+	struct sockaddr_storage addr;
+	uint8_t token[8];
+};
+extern struct shim_relay shim_relay4, shim_relay6;
+struct iovec;
+ssize_t shim_udp_send_tunnel(int fd, struct shim_fd *e, const struct iovec *iov, size_t iovlen,
+			     int flags, const struct sockaddr_storage *dst);
+void shim_udp_closing(int fd, struct shim_fd *e);
 
 /* ---- sockopt.c ---- */
 void shim_close_tunnel(int fd);

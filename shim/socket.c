@@ -139,3 +139,20 @@ SHIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	}
 	return rc;
 }
+
+/* shutdown on a UDP socket only marks it (the kernel keeps receiving); on the
+ * SEQPACKET pair underneath it would end the flow, so it stays here. */
+SHIM_EXPORT int shutdown(int fd, int how)
+{
+	struct shim_fd *e;
+
+	if (!real.close)
+		shim_real_init();
+	e = shim_bypass() ? NULL : shim_fd_peek(fd);
+	if (e && e->kind == SFD_TUNNEL && e->conn && e->conn->proto == IPPROTO_UDP) {
+		if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+			return errno = EINVAL, -1;
+		return 0;
+	}
+	return real.shutdown(fd, how);
+}

@@ -52,14 +52,23 @@ void ts_sockaddr_from_ip(const ip_addr_t *ip, u16_t port, struct sockaddr_storag
 	}
 }
 
+/* lwIP leaves a connected UDP pcb's address unspecified: the interface's address of
+ * the remote's family is the one its datagrams carry. */
 static void local_address(struct ts_bridge *b, struct sockaddr_storage *out)
 {
-	if (b->tcp)
+	ip_addr_t ip;
+
+	memset(out, 0, sizeof(*out));
+	if (b->tcp) {
 		ts_sockaddr_from_ip(&b->tcp->local_ip, b->tcp->local_port, out);
-	else if (b->udp)
-		ts_sockaddr_from_ip(&b->udp->local_ip, b->udp->local_port, out);
-	else
-		memset(out, 0, sizeof(*out));
+	} else if (b->udp) {
+		ip = b->udp->local_ip;
+		if (ip_addr_isany(&ip) && IP_IS_V4(&b->udp->remote_ip))
+			ip_addr_copy_from_ip4(ip, *netif_ip4_addr(&b->st->netif));
+		else if (ip_addr_isany(&ip))
+			ip = *netif_ip_addr6(&b->st->netif, 0);
+		ts_sockaddr_from_ip(&ip, b->udp->local_port, out);
+	}
 }
 
 void ts_bridge_started(struct ts_bridge *b)

@@ -14,6 +14,7 @@ static void udp_fd_event(struct ts_stack *st, struct ts_pollable *p, uint32_t ev
 	static uint8_t buf[65536];
 
 	(void)st;
+	(void)events;
 	if (b->dead)
 		return;
 	for (int i = 0; i < 64; i++) {
@@ -22,7 +23,8 @@ static void udp_fd_event(struct ts_stack *st, struct ts_pollable *p, uint32_t ev
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
-		if (n < 0 || (n == 0 && (events & EPOLLHUP))) {
+		/* A SEQPACKET pair reads 0 once the application closed its end. */
+		if (n <= 0) {
 			udp_remove(b->udp);
 			b->udp = NULL;
 			ts_bridge_finish(b);

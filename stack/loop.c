@@ -309,6 +309,7 @@ void *ts_loop_main(void *arg)
 	st->udp_poll.handler = udp_readable;
 	ts_loop_watch(st, st->evfd, &st->ev_poll, EPOLLIN);
 	ts_loop_watch(st, st->udp_fd, &st->udp_poll, EPOLLIN);
+	ts_udp_relay_watch(st);
 	ts_loop_run(st);
 	ts_bridge_close_all(st);
 	return NULL;

@@ -62,6 +62,7 @@ static int build_routes(struct ts_stack *st, const struct wg_config *cfg)
 
 static void stack_free(struct ts_stack *st)
 {
+	ts_udp_relay_close(st);
 	if (st->dev)
 		wg_device_free(st->dev);
 	if (st->udp_fd >= 0)
@@ -104,6 +105,7 @@ static int stack_init(struct ts_stack *st, const struct wg_config *cfg,
 			return free(eps), -1;
 	if (build_routes(st, cfg) < 0 || ts_udp_open(st, cfg, err, errlen) < 0)
 		return free(eps), -1;
+	ts_udp_relay_setup(st);
 	st->dev = ts_device_create(st, cfg, eps, scale);
 	free(eps);
 	if (!st->dev)
@@ -126,6 +128,7 @@ int ts_stack_start(const struct wg_config *cfg, const struct ts_stack_options *o
 	if (!st)
 		return snprintf(err, errlen, "out of memory"), -1;
 	st->udp_fd = st->evfd = st->epfd = st->gap_fd = -1;
+	st->relay4.fd = st->relay6.fd = -1;
 	st->mtu = cfg->mtu;
 	if (opt)
 		st->opt = *opt;

@@ -30,8 +30,8 @@ int ts_stack_start(const struct wg_config *cfg, const struct ts_stack_options *o
 void ts_stack_stop(struct ts_stack *st);
 
 /* A connection to a tunnel address, attached to fd: the stack's end of an AF_UNIX
- * socketpair (SOCK_STREAM for TCP; SOCK_DGRAM or SOCK_SEQPACKET for a connected UDP
- * flow). The stack owns fd from the call on, also when it fails. */
+ * socketpair (SOCK_STREAM for TCP; SOCK_SEQPACKET for a connected UDP flow, so the
+ * stack sees the application close its end). The stack owns fd from the call on, also when it fails. */
 struct ts_bridge_req {
 	int proto;                       /* IPPROTO_TCP or IPPROTO_UDP */
 	struct sockaddr_storage remote;  /* AF_INET or AF_INET6 (not v4-mapped) */
@@ -93,6 +93,27 @@ bool ts_stack_busy(struct ts_stack *st);
  * send, and leaves with _exit(0): the application's exit handlers never run there.
  * Returns the child's pid in the parent, where the stack stays stopped, or -1. */
 pid_t ts_stack_detach(struct ts_stack *st, void (*child_setup)(void));
+
+/* Unconnected UDP: an application socket stays a kernel socket (it may talk to the
+ * host network too). Tunnel-bound datagrams are sent from that very socket to the
+ * stack's relay socket on loopback, framed by this header; the stack sends them from
+ * the tunnel address with the same port, and delivers the answers to the socket's
+ * kernel address, framed the same way with the tunnel source. The token keeps other
+ * local processes from injecting datagrams. */
+#define TS_UDP_FRAME_DATA 1
+#define TS_UDP_FRAME_CLOSE 2
+struct ts_udp_frame {
+	uint8_t token[8];
+	uint8_t type;
+	uint8_t family;   /* AF_INET or AF_INET6 */
+	uint16_t port;    /* network order: destination (to the stack) or source (from it) */
+	uint8_t addr[16];
+} __attribute__((packed));
+
+/* The relay address for sockets of this family (AF_INET or AF_INET6), and the token.
+ * -EAFNOSUPPORT when there is none for that family. */
+int ts_stack_udp_relay(struct ts_stack *st, int family, struct sockaddr_storage *addr,
+		       uint8_t token[8]);
 
 /* True when dst is routed into the tunnel (some peer's AllowedIPs covers it). */
 bool ts_stack_routes(struct ts_stack *st, const struct sockaddr *dst);

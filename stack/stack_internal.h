@@ -44,6 +44,15 @@ struct ts_waiter {
 struct ts_rxq { struct pbuf *head, *tail; };
 
 struct ts_bridge;
+struct udp_flow;
+
+struct ts_udp_relay {
+	struct ts_pollable poll;   /* first */
+	struct ts_stack *st;
+	int fd;
+	struct sockaddr_storage addr;
+	struct udp_flow *flows;
+};
 
 struct ts_stack {
 	pthread_t thread;
@@ -63,6 +72,8 @@ struct ts_stack {
 	int mtu;
 	int gap_fd;                 /* hs_gap.h record, or -1 */
 	struct ts_stack_options opt;
+	struct ts_udp_relay relay4, relay6;
+	uint8_t udp_token[8];
 	int continuation;           /* in a detached child: end when idle */
 	int parked;                 /* stopped for a detach (parent side) */
 };
@@ -70,6 +81,11 @@ struct ts_stack {
 /* loop.c */
 bool ts_loop_idle(struct ts_stack *st);
 void ts_loop_run(struct ts_stack *st);
+
+/* udp_relay.c */
+void ts_udp_relay_setup(struct ts_stack *st);
+void ts_udp_relay_watch(struct ts_stack *st);
+void ts_udp_relay_close(struct ts_stack *st);
 
 /* stack.c */
 int ts_adopt_fd(struct ts_stack *st, int fd);

@@ -12,6 +12,7 @@ tests/run-unit.sh "$build"/tests/test_* | tee -a "$log"
 ASAN_OPTIONS=detect_leaks=1 tests/run-unit.sh "$build"/san-tests/test_* \
 	| sed 's/^\(not \)\{0,1\}ok - unit /&asan+ubsan /' | tee -a "$log"
 tests/run-interop.sh | tee -a "$log"
+tests/run-interop.sh tests/shim/*.bats | tee -a "$log"
 
 pass=$(grep -cE '^ok ' "$log" | tr -d ' ')
 skip=$(grep -cE '^ok .*# (skip|SKIP)' "$log" | tr -d ' ')

@@ -1,0 +1,246 @@
+/* The receive calls. Two things differ from the kernel socket underneath: a tunnelled
+ * TCP connection that the remote reset reads as ECONNRESET (the socketpair can only
+ * say EOF), and an unconnected UDP socket that talks to the tunnel gets framed
+ * datagrams from the stack's relay, whose frame is stripped here and whose tunnel
+ * source is reported. _FORTIFY_SOURCE builds call the __*_chk variants. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <sodium.h>
+#include "shim.h"
+
+#define DGRAM_MAX (65536 + sizeof(struct ts_udp_frame))
+
+static __thread uint8_t *dgram_buf;
+
+/* After EOF on a tunnelled TCP descriptor: was it a reset? Reported once. */
+static ssize_t eof_or_reset(int fd)
+{
+	struct shim_fd *e = shim_fd_peek(fd);
+	struct shim_conn *c = e && e->kind == SFD_TUNNEL ? e->conn : NULL;
+
+	if (c && c->proto == IPPROTO_TCP && c->end_error == ECONNRESET &&
+	    !__atomic_exchange_n(&c->reset_reported, true, __ATOMIC_ACQ_REL))
+		return errno = ECONNRESET, -1;
+	return 0;
+}
+
+static bool wants_strip(int fd)
+{
+	struct shim_fd *e = shim_fd_peek(fd);
+
+	return e && e->kind == SFD_INET && e->udp_tunnel && !shim_internal;
+}
+
+static bool from_relay(const struct sockaddr_storage *src, const uint8_t *buf, size_t len)
+{
+	const struct shim_relay *r = src->ss_family == AF_INET ? &shim_relay4 : &shim_relay6;
+	socklen_t alen = shim_sockaddr_len(src);
+
+	return r->ready && len >= sizeof(struct ts_udp_frame) &&
+	       memcmp(src, &r->addr, alen) == 0 && sodium_memcmp(buf, r->token, 8) == 0;
+}
+
+/* The tunnel source, in the form the socket's family reports (mapped on AF_INET6). */
+static void frame_source(const struct ts_udp_frame *h, int domain, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (h->family == AF_INET6 || domain == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = h->port;
+		if (h->family == AF_INET6) {
+			memcpy(&s6->sin6_addr, h->addr, 16);
+		} else {
+			s6->sin6_addr.s6_addr[10] = s6->sin6_addr.s6_addr[11] = 0xff;
+			memcpy(&s6->sin6_addr.s6_addr[12], h->addr, 4);
+		}
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = h->port;
+		memcpy(&s4->sin_addr, h->addr, 4);
+	}
+}
+
+static size_t scatter(const struct iovec *iov, size_t n, const uint8_t *p, size_t len)
+{
+	size_t done = 0;
+
+	for (size_t i = 0; i < n && done < len; i++) {
+		size_t k = len - done < iov[i].iov_len ? len - done : iov[i].iov_len;
+
+		memcpy(iov[i].iov_base, p + done, k);
+		done += k;
+	}
+	return done;
+}
+
+/* recvmsg for a socket that may receive relay frames. */
+static ssize_t strip_recvmsg(int fd, struct msghdr *m, int flags)
+{
+	struct sockaddr_storage src, tsrc;
+	struct iovec v;
+	struct msghdr in;
+	const uint8_t *payload;
+	ssize_t n;
+	size_t plen, got;
+	struct shim_fd *e = shim_fd_peek(fd);
+
+	if (!dgram_buf && !(dgram_buf = malloc(DGRAM_MAX)))
+		return errno = ENOMEM, -1;
+	v = (struct iovec){ dgram_buf, DGRAM_MAX };
+	in = (struct msghdr){ .msg_name = &src, .msg_namelen = sizeof(src), .msg_iov = &v,
+			      .msg_iovlen = 1, .msg_control = m->msg_control,
+			      .msg_controllen = m->msg_controllen };
+	n = real.recvmsg(fd, &in, flags & ~MSG_TRUNC);
+	if (n < 0)
+		return -1;
+	payload = dgram_buf;
+	plen = (size_t)n;
+	if (from_relay(&src, dgram_buf, plen)) {
+		frame_source((const struct ts_udp_frame *)dgram_buf, e ? e->domain : AF_INET, &tsrc);
+		src = tsrc;
+		in.msg_namelen = shim_sockaddr_len(&src);
+		payload += sizeof(struct ts_udp_frame);
+		plen -= sizeof(struct ts_udp_frame);
+	}
+	got = scatter(m->msg_iov, m->msg_iovlen, payload, plen);
+	if (m->msg_name) {
+		memcpy(m->msg_name, &src, m->msg_namelen < in.msg_namelen ? m->msg_namelen : in.msg_namelen);
+		m->msg_namelen = in.msg_namelen;
+	}
+	m->msg_controllen = in.msg_controllen;
+	m->msg_flags = in.msg_flags | (got < plen ? MSG_TRUNC : 0);
+	return (flags & MSG_TRUNC) ? (ssize_t)plen : (ssize_t)got;
+}
+
+SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
+{
+	ssize_t n;
+
+	if (!real.close)
+		shim_real_init();
+	if (wants_strip(fd))
+		return strip_recvmsg(fd, m, flags);
+	n = real.recvmsg(fd, m, flags);
+	return n == 0 && shim_fd_kind(fd) == SFD_TUNNEL ? eof_or_reset(fd) : n;
+}
+
+SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
+			     socklen_t *alen)
+{
+	ssize_t n;
+
+	if (!real.close)
+		shim_real_init();
+	if (wants_strip(fd)) {
+		struct iovec v = { buf, len };
+		struct msghdr m = { .msg_name = addr, .msg_namelen = alen ? *alen : 0,
+				    .msg_iov = &v, .msg_iovlen = 1 };
+
+		n = strip_recvmsg(fd, &m, flags);
+		if (n >= 0 && alen)
+			*alen = m.msg_namelen;
+		return n;
+	}
+	n = real.recvfrom(fd, buf, len, flags, addr, alen);
+	if (n == 0 && len > 0 && shim_fd_kind(fd) == SFD_TUNNEL)
+		return eof_or_reset(fd);
+	/* A tunnelled descriptor is a unix socket: report the tunnel peer as the source. */
+	if (n >= 0 && addr && alen && shim_fd_kind(fd) == SFD_TUNNEL)
+		getpeername(fd, addr, alen);
+	return n;
+}
+
+SHIM_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	return recvfrom(fd, buf, len, flags, NULL, NULL);
+}
+
+SHIM_EXPORT ssize_t read(int fd, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (!real.close)
+		shim_real_init();
+	if (wants_strip(fd))
+		return recvfrom(fd, buf, len, 0, NULL, NULL);
+	n = real.read(fd, buf, len);
+	if (n == 0 && len > 0 && shim_fd_kind(fd) == SFD_TUNNEL)
+		return eof_or_reset(fd);
+	return n;
+}
+
+SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
+			 struct timespec *timeout)
+{
+	unsigned int i;
+
+	if (!real.close)
+		shim_real_init();
+	if (!wants_strip(fd))
+		return real.recvmmsg(fd, vec, vlen, flags, timeout);
+	/* Rare enough to do one at a time; only the first waits. */
+	for (i = 0; i < vlen; i++) {
+		ssize_t n = strip_recvmsg(fd, &vec[i].msg_hdr, i ? flags | MSG_DONTWAIT : flags);
+
+		if (n < 0)
+			return i ? (int)i : -1;
+		vec[i].msg_len = (unsigned int)n;
+		if (flags & MSG_WAITFORONE)
+			flags |= MSG_DONTWAIT;
+	}
+	return (int)i;
+}
+
+SHIM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+	if (len > buflen)
+		__builtin_trap();
+	return read(fd, buf, len);
+}
+
+SHIM_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+	if (len > buflen)
+		__builtin_trap();
+	return recv(fd, buf, len, flags);
+}
+
+SHIM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+				   struct sockaddr *addr, socklen_t *alen)
+{
+	if (len > buflen)
+		__builtin_trap();
+	return recvfrom(fd, buf, len, flags, addr, alen);
+}
+
+/* FIONREAD on a socket that receives relay frames: the next datagram's payload size. */
+SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (!real.close)
+		shim_real_init();
+	if (req == FIONREAD && arg && wants_strip(fd)) {
+		struct iovec v = { NULL, 0 };
+		struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1 };
+		ssize_t n = strip_recvmsg(fd, &m, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+
+		*(int *)arg = n < 0 ? 0 : (int)n;
+		return 0;
+	}
+	return real.ioctl(fd, req, arg);
+}

@@ -1,0 +1,174 @@
+/* Unconnected UDP: the socket stays a kernel socket, so it can talk to the host
+ * network and the tunnel at once. Tunnel-bound datagrams leave it framed towards the
+ * stack's relay (stack.h); the answers come back into it framed, and the receive
+ * calls (io.c) strip the frame and report the tunnel source. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/uio.h>
+#include "log.h"
+#include "shim.h"
+
+struct shim_relay shim_relay4, shim_relay6;
+
+static int relay_for(int family, struct shim_relay *out)
+{
+	struct ts_stack *st = shim_tunnel();
+	struct shim_relay *r = family == AF_INET ? &shim_relay4 : &shim_relay6;
+
+	if (!st)
+		return -1;
+	if (!r->ready) {
+		if (ts_stack_udp_relay(st, family, &r->addr, r->token) < 0)
+			return errno = EAFNOSUPPORT, -1;
+		__atomic_store_n(&r->ready, true, __ATOMIC_RELEASE);
+	}
+	*out = *r;
+	return 0;
+}
+
+/* A socket that never bound gets the kernel's automatic binding first, as a first
+ * sendto would give it, so that answers have somewhere to arrive. */
+static int ensure_bound(int fd, int family)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct sockaddr_in a4 = { .sin_family = AF_INET };
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6 };
+
+	if (real.getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -1;
+	if ((ss.ss_family == AF_INET && ((struct sockaddr_in *)&ss)->sin_port) ||
+	    (ss.ss_family == AF_INET6 && ((struct sockaddr_in6 *)&ss)->sin6_port))
+		return 0;
+	if (family == AF_INET)
+		return real.bind(fd, (struct sockaddr *)&a4, sizeof(a4));
+	return real.bind(fd, (struct sockaddr *)&a6, sizeof(a6));
+}
+
+static void frame_for(struct ts_udp_frame *h, const struct shim_relay *r,
+		      const struct sockaddr_storage *dst, int type)
+{
+	memset(h, 0, sizeof(*h));
+	memcpy(h->token, r->token, 8);
+	h->type = (uint8_t)type;
+	h->family = (uint8_t)dst->ss_family;
+	if (dst->ss_family == AF_INET) {
+		h->port = ((const struct sockaddr_in *)dst)->sin_port;
+		memcpy(h->addr, &((const struct sockaddr_in *)dst)->sin_addr, 4);
+	} else {
+		h->port = ((const struct sockaddr_in6 *)dst)->sin6_port;
+		memcpy(h->addr, &((const struct sockaddr_in6 *)dst)->sin6_addr, 16);
+	}
+}
+
+ssize_t shim_udp_send_tunnel(int fd, struct shim_fd *e, const struct iovec *iov, size_t iovlen,
+			     int flags, const struct sockaddr_storage *dst)
+{
+	struct iovec v[UIO_MAXIOV];
+	struct ts_udp_frame h;
+	struct shim_relay r;
+	struct msghdr m = { 0 };
+	ssize_t n;
+
+	if (iovlen >= UIO_MAXIOV)
+		return errno = EMSGSIZE, -1;
+	if (dst->ss_family == AF_INET6 && e->domain == AF_INET)
+		return errno = EAFNOSUPPORT, -1;
+	if (relay_for(e->domain, &r) < 0 || ensure_bound(fd, e->domain) < 0)
+		return -1;
+	e->udp_tunnel = true;
+	frame_for(&h, &r, dst, TS_UDP_FRAME_DATA);
+	v[0] = (struct iovec){ &h, sizeof(h) };
+	memcpy(&v[1], iov, iovlen * sizeof(*iov));
+	m.msg_name = &r.addr;
+	m.msg_namelen = shim_sockaddr_len(&r.addr);
+	m.msg_iov = v;
+	m.msg_iovlen = iovlen + 1;
+	n = real.sendmsg(fd, &m, flags & ~(MSG_CONFIRM | MSG_FASTOPEN));
+	return n < 0 ? -1 : n - (ssize_t)sizeof(h);
+}
+
+/* Tells the stack the socket is gone, so its lwIP port is freed. */
+void shim_udp_closing(int fd, struct shim_fd *e)
+{
+	struct ts_udp_frame h;
+	struct shim_relay *r = e->domain == AF_INET ? &shim_relay4 : &shim_relay6;
+	struct sockaddr_storage any = { .ss_family = (sa_family_t)e->domain };
+
+	if (!e->udp_tunnel || !r->ready)
+		return;
+	frame_for(&h, r, &any, TS_UDP_FRAME_CLOSE);
+	real.sendto(fd, &h, sizeof(h), MSG_DONTWAIT, (struct sockaddr *)&r->addr,
+		    shim_sockaddr_len(&r->addr));
+}
+
+/* One datagram, routed: tunnel, host, or refused. Returns -2 for "not ours". */
+static ssize_t route_dgram(int fd, const struct iovec *iov, size_t iovlen, int flags,
+			   const struct sockaddr *addr, socklen_t alen)
+{
+	struct shim_fd *e = shim_fd_peek(fd);
+	struct sockaddr_storage dst;
+
+	if (!addr || !e || e->kind != SFD_INET)
+		return -2;
+	switch (shim_route(addr, alen, &dst)) {
+	case ROUTE_PASS:
+		return -2;
+	case ROUTE_BLOCK:
+		return errno = ENETUNREACH, -1;
+	case ROUTE_TUNNEL:
+		break;
+	}
+	if (e->type == SOCK_STREAM) {
+		/* sendto with MSG_FASTOPEN connects without connect(). */
+		if (!(flags & MSG_FASTOPEN))
+			return -2;
+		if (connect(fd, addr, alen) < 0)
+			return -1;
+		return real.sendmsg(fd, &(struct msghdr){ .msg_iov = (struct iovec *)iov,
+						   .msg_iovlen = iovlen },
+				    flags & ~MSG_FASTOPEN);
+	}
+	return shim_udp_send_tunnel(fd, e, iov, iovlen, flags, &dst);
+}
+
+SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
+			   const struct sockaddr *addr, socklen_t alen)
+{
+	struct iovec v = { (void *)buf, len };
+	ssize_t n;
+
+	if (!real.close)
+		shim_real_init();
+	if (shim_bypass() || (n = route_dgram(fd, &v, 1, flags, addr, alen)) == -2)
+		return real.sendto(fd, buf, len, flags, addr, alen);
+	return n;
+}
+
+SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
+{
+	ssize_t n;
+
+	if (!real.close)
+		shim_real_init();
+	if (shim_bypass() || !m ||
+	    (n = route_dgram(fd, m->msg_iov, m->msg_iovlen, flags, m->msg_name,
+			     m->msg_namelen)) == -2)
+		return real.sendmsg(fd, m, flags);
+	return n;
+}
+
+SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+{
+	unsigned int i;
+
+	for (i = 0; i < vlen; i++) {
+		ssize_t n = sendmsg(fd, &vec[i].msg_hdr, flags);
+
+		if (n < 0)
+			return i ? (int)i : -1;
+		vec[i].msg_len = (unsigned int)n;
+	}
+	return (int)i;
+}
