@@ -12,6 +12,23 @@
 #include "log.h"
 #include "shim.h"
 
+/* An AF_INET6 socket that reached an IPv4 destination through a mapped address sees
+ * its addresses mapped, as the kernel shows them. */
+static void to_domain(struct sockaddr_storage *ss, int domain)
+{
+	struct sockaddr_in s4;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+	if (domain != AF_INET6 || ss->ss_family != AF_INET)
+		return;
+	memcpy(&s4, ss, sizeof(s4));
+	memset(ss, 0, sizeof(*ss));
+	s6->sin6_family = AF_INET6;
+	s6->sin6_port = s4.sin_port;
+	s6->sin6_addr.s6_addr[10] = s6->sin6_addr.s6_addr[11] = 0xff;
+	memcpy(&s6->sin6_addr.s6_addr[12], &s4.sin_addr, 4);
+}
+
 /* ---- the stack's callbacks (stack thread) ---- */
 
 static void on_started(void *arg, const struct ts_bridge_result *res)
@@ -20,6 +37,7 @@ static void on_started(void *arg, const struct ts_bridge_result *res)
 
 	pthread_mutex_lock(&c->mu);
 	c->local = res->local;
+	to_domain(&c->local, c->domain);
 	c->id = res->id;
 	if (res->error)
 		c->so_error = res->error;
@@ -129,7 +147,7 @@ static int swap_in(int fd, int app, struct shim_conn *c, bool cloexec)
 			shim_conn_put(e->conn);
 		e->conn = c;
 		e->type = c->proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
-		e->domain = c->remote.ss_family;
+		e->domain = c->domain;
 		e->protocol = c->proto;
 		__atomic_store_n(&e->kind, SFD_TUNNEL, __ATOMIC_RELEASE);
 	}
@@ -142,17 +160,30 @@ static int swap_in(int fd, int app, struct shim_conn *c, bool cloexec)
 
 /* ---- connect ---- */
 
+/* A connect on a descriptor already in the tunnel answers as the kernel does: EALREADY
+ * while in progress; after a non-blocking connect succeeded, 0 the first time (that
+ * call is what the kernel reports the connection with), EISCONN afterwards; after it
+ * failed, the pending error once. Returns -1 for "answer 0", 0 for "start anew". */
 static int existing_state(struct shim_fd *e)
 {
 	struct shim_conn *c = e && e->kind == SFD_TUNNEL ? e->conn : NULL;
+	int err;
 
 	if (!c)
 		return 0;
-	if (c->state == CONN_CONNECTING)
-		return EALREADY;
-	if (c->state == CONN_CONNECTED || c->proto == IPPROTO_UDP)
+	if (c->proto == IPPROTO_UDP)
 		return EISCONN;
-	return 0; /* failed or closed: a new attempt */
+	switch (c->state) {
+	case CONN_CONNECTING:
+		return EALREADY;
+	case CONN_CONNECTED:
+	case CONN_CLOSED:
+		return __atomic_exchange_n(&c->connect_reported, true, __ATOMIC_ACQ_REL) ?
+			EISCONN : -1;
+	default:
+		err = __atomic_exchange_n(&c->so_error, 0, __ATOMIC_ACQ_REL);
+		return err ? err : 0;
+	}
 }
 
 static int open_bridge(struct ts_stack *st, struct shim_conn *c, struct ts_bridge_req *req)
@@ -181,7 +212,7 @@ int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type)
 	int sv[2], err;
 
 	if ((err = existing_state(e)))
-		return errno = err, -1;
+		return err < 0 ? 0 : (errno = err, -1);
 	if (!(st = shim_tunnel()))
 		return -1;
 	/* SEQPACKET, not DGRAM, for UDP: it keeps datagram boundaries and, unlike a
@@ -196,7 +227,9 @@ int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type)
 		real.close(sv[1]);
 		return errno = ENOMEM, -1;
 	}
+	c->domain = e && e->domain ? e->domain : dst->ss_family;
 	c->remote = *dst;
+	to_domain(&c->remote, c->domain);
 	c->state = CONN_CONNECTING;
 	fill_request(&req, e, dst, proto, sv[1]);
 	if (proto == IPPROTO_TCP && nonblock && park_filler(sv[0], &req) < 0)
@@ -216,6 +249,7 @@ int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type)
 	if (proto == IPPROTO_TCP && nonblock)
 		return errno = EINPROGRESS, -1;
 	wait_for(c, &c->done);
+	c->connect_reported = true;
 	if (c->state == CONN_FAILED) {
 		err = c->so_error;
 		c->so_error = 0;

@@ -97,10 +97,11 @@ struct shim_conn {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int proto;                        /* IPPROTO_TCP / IPPROTO_UDP */
+	int domain;                       /* the application socket's family */
 	int state;                        /* CONN_* */
 	int so_error;                     /* pending, for SO_ERROR (cleared on read) */
 	int end_error;                    /* why the bridge ended (ECONNRESET ...) */
-	bool started, done, ended, reset_reported;
+	bool started, done, ended, reset_reported, connect_reported;
 	struct sockaddr_storage local, remote;
 	uint64_t id;
 	bool nodelay, keepalive, linger0;

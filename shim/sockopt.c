@@ -103,7 +103,7 @@ static int tunnel_getsockopt(int fd, struct shim_fd *e, int level, int name, voi
 {
 	struct shim_conn *c = e ? e->conn : NULL;
 	int proto = c ? c->proto : IPPROTO_TCP;
-	int family = c ? c->remote.ss_family : AF_INET;
+	int family = c ? (c->domain ? c->domain : c->remote.ss_family) : AF_INET;
 
 	if (level == SOL_SOCKET) {
 		switch (name) {

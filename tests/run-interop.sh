@@ -14,7 +14,7 @@ if [ -n "$why" ]; then
 	echo "run-interop: skipping the interop suites: $why" >&2
 	exit 0
 fi
-for tool in "$TS_FETCH" "$WG_FLOOD"; do
+for tool in "$TS_FETCH" "$WG_FLOOD" "$TS_RELAY"; do
 	if [ ! -x "$tool" ]; then
 		echo "run-interop: $tool is missing (make interop builds it)" >&2
 		exit 1
