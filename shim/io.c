@@ -30,6 +30,14 @@ static ssize_t eof_or_reset(int fd)
 	return 0;
 }
 
+/* Before a write: a reset the application has not been told of yet. */
+bool shim_reset_pending(int fd)
+{
+	if (shim_fd_kind(fd) != SFD_TUNNEL || shim_internal)
+		return false;
+	return eof_or_reset(fd) < 0;
+}
+
 static bool wants_strip(int fd)
 {
 	struct shim_fd *e = shim_fd_peek(fd);
@@ -243,4 +251,22 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 		return 0;
 	}
 	return real.ioctl(fd, req, arg);
+}
+
+SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t len)
+{
+	if (!real.close)
+		shim_real_init();
+	if (shim_reset_pending(fd))
+		return -1;
+	return real.write(fd, buf, len);
+}
+
+SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
+{
+	if (!real.close)
+		shim_real_init();
+	if (shim_reset_pending(fd))
+		return -1;
+	return real.writev(fd, iov, n);
 }

@@ -34,6 +34,8 @@ void shim_real_init(void)
 	RESOLVE(recvmsg);
 	RESOLVE(recvmmsg);
 	RESOLVE(readv);
+	RESOLVE(write);
+	RESOLVE(writev);
 	RESOLVE(ioctl);
 	RESOLVE(fork);
 	RESOLVE(_exit);

@@ -41,6 +41,8 @@ struct shim_real {
 	ssize_t (*recvmsg)(int, struct msghdr *, int);
 	int (*recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
 	ssize_t (*readv)(int, const struct iovec *, int);
+	ssize_t (*write)(int, const void *, size_t);
+	ssize_t (*writev)(int, const struct iovec *, int);
 	int (*ioctl)(int, unsigned long, ...);
 	pid_t (*fork)(void);
 	void (*_exit)(int);
@@ -184,6 +186,7 @@ struct iovec;
 ssize_t shim_udp_send_tunnel(int fd, struct shim_fd *e, const struct iovec *iov, size_t iovlen,
 			     int flags, const struct sockaddr_storage *dst);
 void shim_udp_closing(int fd, struct shim_fd *e);
+bool shim_reset_pending(int fd);
 
 /* ---- sockopt.c ---- */
 void shim_close_tunnel(int fd);

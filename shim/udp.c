@@ -141,6 +141,8 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 
 	if (!real.close)
 		shim_real_init();
+	if (shim_reset_pending(fd))
+		return -1;
 	if (shim_bypass() || (n = route_dgram(fd, &v, 1, flags, addr, alen)) == -2)
 		return real.sendto(fd, buf, len, flags, addr, alen);
 	return n;
@@ -152,6 +154,8 @@ SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 
 	if (!real.close)
 		shim_real_init();
+	if (shim_reset_pending(fd))
+		return -1;
 	if (shim_bypass() || !m ||
 	    (n = route_dgram(fd, m->msg_iov, m->msg_iovlen, flags, m->msg_name,
 			     m->msg_namelen)) == -2)

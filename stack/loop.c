@@ -225,6 +225,9 @@ static void run_command(struct ts_stack *st, struct ts_cmd *cmd)
 		ts_waiter_wake(cmd->waiter, ts_bridge_info_id(st, cmd->id, cmd->info));
 		break;
 	case TS_CMD_BUSY:
+		/* Datagrams the application sent just before asking are still queued
+		 * in our sockets: send them first, so they count. */
+		ts_udp_relay_drain(st);
 		ts_waiter_wake(cmd->waiter, !ts_loop_idle(st));
 		break;
 	case TS_CMD_PARK:
@@ -261,6 +264,8 @@ static int next_timeout_ms(struct ts_stack *st)
 	u32_t lw = sys_timeouts_sleeptime();
 	uint64_t ms = lw == SYS_TIMEOUTS_SLEEPTIME_INFINITE ? 60000 : lw;
 
+	if (st->continuation && ms > 1000)
+		ms = 1000; /* re-check the end condition */
 	if (dl != UINT64_MAX) {
 		uint64_t dms = dl > now ? (dl - now + 999999) / 1000000 : 0;
 
@@ -279,12 +284,34 @@ bool ts_loop_idle(struct ts_stack *st)
 	return tcp_active_pcbs == NULL && wg_device_staged(st->dev) == 0;
 }
 
+/* A continuation whose connections have all ended on our side gives lwIP this long
+ * to finish closing them (a peer that never acknowledges our FIN must not keep the
+ * session, and the next process waiting for it, for minutes). */
+#define CONTINUATION_LINGER_NS (10ull * 1000000000ull)
+
+static bool continuation_done(struct ts_stack *st)
+{
+	bool bridges = false;
+
+	for (struct ts_bridge *b = st->bridges; b && !bridges; b = b->next)
+		bridges = !b->dead;
+	if (bridges) {
+		st->linger_until = 0;
+		return false;
+	}
+	if (ts_loop_idle(st))
+		return true;
+	if (!st->linger_until)
+		st->linger_until = now_ns(NULL) + CONTINUATION_LINGER_NS;
+	return now_ns(NULL) > st->linger_until;
+}
+
 void ts_loop_run(struct ts_stack *st)
 {
 	struct epoll_event evs[64];
 
 	while (!__atomic_load_n(&st->stopping, __ATOMIC_SEQ_CST)) {
-		if (st->continuation && ts_loop_idle(st))
+		if (st->continuation && continuation_done(st))
 			break;
 		int n = epoll_wait(st->epfd, evs, 64, next_timeout_ms(st));
 

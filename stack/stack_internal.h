@@ -75,6 +75,7 @@ struct ts_stack {
 	struct ts_udp_relay relay4, relay6;
 	uint8_t udp_token[8];
 	int continuation;           /* in a detached child: end when idle */
+	uint64_t linger_until;      /* continuation: give up closing at this time */
 	int parked;                 /* stopped for a detach (parent side) */
 };
 
@@ -86,6 +87,7 @@ void ts_loop_run(struct ts_stack *st);
 void ts_udp_relay_setup(struct ts_stack *st);
 void ts_udp_relay_watch(struct ts_stack *st);
 void ts_udp_relay_close(struct ts_stack *st);
+void ts_udp_relay_drain(struct ts_stack *st);
 
 /* stack.c */
 int ts_adopt_fd(struct ts_stack *st, int fd);

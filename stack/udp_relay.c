@@ -228,3 +228,14 @@ int ts_stack_udp_relay(struct ts_stack *st, int family, struct sockaddr_storage 
 	memcpy(token, st->udp_token, 8);
 	return 0;
 }
+
+void ts_udp_relay_drain(struct ts_stack *st)
+{
+	if (st->relay4.fd >= 0)
+		relay_readable(st, &st->relay4.poll, EPOLLIN);
+	if (st->relay6.fd >= 0)
+		relay_readable(st, &st->relay6.poll, EPOLLIN);
+	for (struct ts_bridge *b = st->bridges; b; b = b->next)
+		if (!b->dead && b->udp)
+			b->poll.handler(st, &b->poll, EPOLLIN);
+}
