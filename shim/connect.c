@@ -14,7 +14,7 @@
 
 /* An AF_INET6 socket that reached an IPv4 destination through a mapped address sees
  * its addresses mapped, as the kernel shows them. */
-static void to_domain(struct sockaddr_storage *ss, int domain)
+void shim_map_to_domain(struct sockaddr_storage *ss, int domain)
 {
 	struct sockaddr_in s4;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
@@ -37,7 +37,7 @@ static void on_started(void *arg, const struct ts_bridge_result *res)
 
 	pthread_mutex_lock(&c->mu);
 	c->local = res->local;
-	to_domain(&c->local, c->domain);
+	shim_map_to_domain(&c->local, c->domain);
 	c->id = res->id;
 	if (res->error)
 		c->so_error = res->error;
@@ -229,7 +229,7 @@ int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type)
 	}
 	c->domain = e && e->domain ? e->domain : dst->ss_family;
 	c->remote = *dst;
-	to_domain(&c->remote, c->domain);
+	shim_map_to_domain(&c->remote, c->domain);
 	c->state = CONN_CONNECTING;
 	fill_request(&req, e, dst, proto, sv[1]);
 	if (proto == IPPROTO_TCP && nonblock && park_filler(sv[0], &req) < 0)

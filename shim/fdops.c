@@ -37,6 +37,8 @@ SHIM_EXPORT int close(int fd)
 		shim_close_tunnel(fd);
 	else if (shim_fd_kind(fd) == SFD_INET && shim_fd_peek(fd)->udp_tunnel)
 		shim_udp_closing(fd, shim_fd_peek(fd));
+	else if (shim_fd_kind(fd) == SFD_INET && shim_fd_peek(fd)->listen_id)
+		shim_unlisten(shim_fd_peek(fd));
 	forget(fd);
 	return real.close(fd);
 }

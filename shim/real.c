@@ -38,6 +38,9 @@ void shim_real_init(void)
 	RESOLVE(writev);
 	RESOLVE(ioctl);
 	RESOLVE(fork);
+	RESOLVE(listen);
+	RESOLVE(accept);
+	RESOLVE(accept4);
 	RESOLVE(_exit);
 	RESOLVE(execve);
 	RESOLVE(execv);

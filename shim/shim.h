@@ -45,6 +45,9 @@ struct shim_real {
 	ssize_t (*writev)(int, const struct iovec *, int);
 	int (*ioctl)(int, unsigned long, ...);
 	pid_t (*fork)(void);
+	int (*listen)(int, int);
+	int (*accept)(int, struct sockaddr *, socklen_t *);
+	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
 	void (*_exit)(int);
 	int (*execve)(const char *, char *const[], char *const[]);
 	int (*execv)(const char *, char *const[]);
@@ -85,6 +88,7 @@ enum shim_fd_kind {
 	SFD_INET,       /* an AF_INET/AF_INET6 socket not (yet) in the tunnel */
 	SFD_TUNNEL,     /* swapped for a socketpair end bridged into the tunnel */
 	SFD_INTERNAL,   /* the shim's or the stack's own: hidden from the application */
+	SFD_ACCEPTED,   /* a kernel socket the stack connected for a tunnel client */
 };
 
 struct shim_epoll_reg {
@@ -121,6 +125,9 @@ struct shim_fd {
 	int nregs;
 	struct shim_conn *conn;           /* SFD_TUNNEL */
 	bool udp_tunnel;                  /* SFD_INET UDP that sent into the tunnel */
+	bool loopback_bound;              /* bound to a tunnel address: kernel binding on lo */
+	uint64_t listen_id;               /* listening in the tunnel too */
+	struct sockaddr_storage acc_remote, acc_local; /* SFD_ACCEPTED */
 };
 
 /* The entry for fd, or NULL; never allocates (a cheap lookup on every call). */
@@ -187,6 +194,12 @@ ssize_t shim_udp_send_tunnel(int fd, struct shim_fd *e, const struct iovec *iov,
 			     int flags, const struct sockaddr_storage *dst);
 void shim_udp_closing(int fd, struct shim_fd *e);
 bool shim_reset_pending(int fd);
+
+/* ---- listen.c ---- */
+int shim_bind_loopback(int fd, struct shim_fd *e);
+void shim_unlisten(struct shim_fd *e);
+bool shim_inbound_identity(int fd, struct sockaddr_storage *remote, struct sockaddr_storage *local);
+void shim_map_to_domain(struct sockaddr_storage *ss, int domain);
 
 /* ---- sockopt.c ---- */
 void shim_close_tunnel(int fd);

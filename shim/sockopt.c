@@ -26,23 +26,57 @@ static bool tunnel_identity(int fd, int *proto, struct sockaddr_storage *local,
 	return shim_name_decode(fd, proto, local, remote);
 }
 
+/* What our table says of fd's names; 1 answered, 0 ask elsewhere. */
+static int table_names(int fd, struct sockaddr *addr, socklen_t *len, bool peer, int *rc)
+{
+	struct shim_fd *e = shim_fd_peek(fd);
+
+	if (!e)
+		return 0;
+	if (e->kind == SFD_ACCEPTED) {
+		*rc = shim_copy_addr(peer ? &e->acc_remote : &e->acc_local, addr, len);
+		return 1;
+	}
+	/* Bound to a tunnel address (kept here, or on loopback underneath). */
+	if (e->kind == SFD_INET && e->is_bound && !peer) {
+		*rc = shim_copy_addr(&e->bound, addr, len);
+		return 1;
+	}
+	return 0;
+}
+
 static int names(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
 {
 	struct sockaddr_storage local, remote;
-	int proto;
+	int proto, rc;
 	int (*fn)(int, struct sockaddr *, socklen_t *) = peer ? real.getpeername : real.getsockname;
 	struct sockaddr_storage probe;
 	socklen_t plen = sizeof(probe);
+	int kind;
 
 	if (!real.close)
 		shim_real_init();
-	if (shim_internal || shim_fd_kind(fd) == SFD_INET)
+	if (shim_internal || shim_mode == SHIM_OFF)
 		return fn(fd, addr, len);
-	/* Only unix sockets can be ours: one cheap look before decoding. */
-	if (shim_fd_kind(fd) != SFD_TUNNEL &&
-	    (real.getsockname(fd, (struct sockaddr *)&probe, &plen) < 0 ||
-	     probe.ss_family != AF_UNIX))
+	if (table_names(fd, addr, len, peer, &rc))
+		return rc;
+	kind = shim_fd_kind(fd);
+	if (kind == SFD_INET)
 		return fn(fd, addr, len);
+	if (kind != SFD_TUNNEL &&
+	    real.getsockname(fd, (struct sockaddr *)&probe, &plen) < 0)
+		return fn(fd, addr, len);
+	/* A TCP socket that came from elsewhere may be one the stack connected to a
+	 * listener for a tunnel client (an inetd-style handler asks). */
+	if (kind != SFD_TUNNEL && probe.ss_family != AF_UNIX) {
+		if ((probe.ss_family == AF_INET || probe.ss_family == AF_INET6) &&
+		    shim_inbound_identity(fd, &remote, &local)) {
+			shim_map_to_domain(&remote, probe.ss_family);
+			shim_map_to_domain(&local, probe.ss_family);
+			return shim_copy_addr(peer ? &remote : &local, addr, len);
+		}
+		return fn(fd, addr, len);
+	}
 	if (!tunnel_identity(fd, &proto, &local, &remote))
 		return fn(fd, addr, len);
 	if (peer && !remote.ss_family)

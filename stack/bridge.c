@@ -149,6 +149,7 @@ void ts_bridge_finish(struct ts_bridge *b)
 	b->to_app = NULL;
 	close(b->fd);
 	b->fd = -1;
+	ts_inbound_forget(b);
 	if (b->ops.ended)
 		b->ops.ended(b->arg, b->fail_errno);
 }
@@ -178,6 +179,24 @@ static int route_peer(struct ts_stack *st, const struct sockaddr_storage *dst)
 		return wg_device_route(st->dev, AF_INET6,
 			((const struct sockaddr_in6 *)dst)->sin6_addr.s6_addr);
 	return -1;
+}
+
+/* A bridge for an inbound connection: no command, no callbacks. */
+struct ts_bridge *ts_bridge_new(struct ts_stack *st, int fd)
+{
+	struct ts_bridge *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return NULL;
+	b->st = st;
+	b->fd = fd;
+	b->req.restore_fd = -1;
+	b->id = ++st->next_id;
+	b->peer = -1;
+	b->reported = true;
+	b->next = st->bridges;
+	st->bridges = b;
+	return b;
 }
 
 void ts_bridge_start(struct ts_stack *st, struct ts_cmd *cmd)

@@ -28,7 +28,13 @@ struct ts_bridge {
 	bool app_eof, remote_fin, fin_to_app;
 	/* UDP */
 	struct udp_pcb *udp;
+	/* inbound: the registry entry to remove at the end (0 = none) */
+	int inbound_family;
+	uint16_t inbound_port;
 };
+
+/* bridge_tcp.c */
+void ts_bridge_tcp_adopt(struct ts_bridge *b, struct tcp_pcb *pcb);
 
 /* bridge.c */
 void ts_bridge_report(struct ts_bridge *b, int error);
@@ -37,6 +43,7 @@ void ts_bridge_set_events(struct ts_bridge *b, uint32_t events);
 void ts_bridge_finish(struct ts_bridge *b);
 bool ts_bridge_discard(struct ts_bridge *b);
 void ts_bridge_reap(struct ts_stack *st);
+struct ts_bridge *ts_bridge_new(struct ts_stack *st, int fd);
 int ts_ip_from_sockaddr(const struct sockaddr_storage *ss, ip_addr_t *ip, u16_t *port);
 void ts_sockaddr_from_ip(const ip_addr_t *ip, u16_t port, struct sockaddr_storage *ss);
 

@@ -288,3 +288,16 @@ int ts_bridge_tcp_open(struct ts_stack *st, struct ts_bridge *b)
 	ts_bridge_started(b);
 	return 0;
 }
+
+/* An lwIP connection that arrived on a listener, bridged to b->fd (a kernel socket
+ * connecting to the application's listener). */
+void ts_bridge_tcp_adopt(struct ts_bridge *b, struct tcp_pcb *pcb)
+{
+	b->tcp = pcb;
+	b->poll.handler = tcp_fd_event;
+	tcp_arg(pcb, b);
+	tcp_recv(pcb, on_recv);
+	tcp_sent(pcb, on_sent);
+	tcp_err(pcb, on_err);
+	update_events(b);
+}

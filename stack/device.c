@@ -257,3 +257,8 @@ size_t wg_device_staged(struct wg_device *dev)
 			n += dev->peers[i].staged_count;
 	return n;
 }
+
+int wg_device_route_peer_count(struct wg_device *dev)
+{
+	return (int)dev->n_peers;
+}

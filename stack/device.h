@@ -58,6 +58,7 @@ void wg_device_free(struct wg_device *dev);
 int wg_device_send(struct wg_device *dev, const uint8_t *pkt, size_t len);
 /* Peer index (config order) whose AllowedIPs cover dst (family AF_INET/AF_INET6), or -1. */
 int wg_device_route(struct wg_device *dev, int family, const uint8_t *dst);
+int wg_device_route_peer_count(struct wg_device *dev);
 /* Starts a handshake to peer now if it has no current session (idempotent). */
 void wg_device_connect_peer(struct wg_device *dev, int peer_index);
 bool wg_device_peer_has_session(struct wg_device *dev, int peer_index);

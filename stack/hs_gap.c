@@ -31,6 +31,16 @@ static int record_dir(char *dir, size_t len)
 	return 0;
 }
 
+int ts_runtime_file(const char *name, char *path, size_t len)
+{
+	char dir[512];
+
+	if (record_dir(dir, sizeof(dir)) < 0)
+		return -1;
+	snprintf(path, len, "%s/%s", dir, name);
+	return 0;
+}
+
 int ts_key_file(const char *kind, const uint8_t public_key[32], char *path, size_t len)
 {
 	char dir[512];

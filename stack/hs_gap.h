@@ -22,6 +22,7 @@ void ts_gap_record(int fd);
 
 /* The path of a per-key file of the given kind in the user's private runtime
  * directory ($XDG_RUNTIME_DIR/tunshim or /tmp/tunshim-UID). */
+int ts_runtime_file(const char *name, char *path, size_t len);
 int ts_key_file(const char *kind, const uint8_t public_key[32], char *path, size_t len);
 
 #endif

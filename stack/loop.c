@@ -230,6 +230,12 @@ static void run_command(struct ts_stack *st, struct ts_cmd *cmd)
 		ts_udp_relay_drain(st);
 		ts_waiter_wake(cmd->waiter, !ts_loop_idle(st));
 		break;
+	case TS_CMD_LISTEN:
+		ts_waiter_wake(cmd->waiter, ts_listen_start(st, cmd));
+		break;
+	case TS_CMD_UNLISTEN:
+		ts_waiter_wake(cmd->waiter, ts_listen_stop(st, cmd->id));
+		break;
 	case TS_CMD_PARK:
 		/* The detaching thread forks once we are here, between two iterations,
 		 * touching nothing; this process never runs the stack again. */
@@ -338,6 +344,7 @@ void *ts_loop_main(void *arg)
 	ts_loop_watch(st, st->udp_fd, &st->udp_poll, EPOLLIN);
 	ts_udp_relay_watch(st);
 	ts_loop_run(st);
+	ts_listen_close_all(st);
 	ts_bridge_close_all(st);
 	return NULL;
 }

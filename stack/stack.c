@@ -356,6 +356,22 @@ pid_t ts_stack_detach(struct ts_stack *st, void (*child_setup)(void))
 	return pid;
 }
 
+int ts_listen(struct ts_stack *st, int family, uint16_t port,
+	      const struct sockaddr_storage *forward, uint64_t *id)
+{
+	struct ts_cmd cmd = { .type = TS_CMD_LISTEN, .family = family, .port = port,
+			      .forward = *forward, .out_id = id };
+
+	return call(st, &cmd);
+}
+
+int ts_unlisten(struct ts_stack *st, uint64_t id)
+{
+	struct ts_cmd cmd = { .type = TS_CMD_UNLISTEN, .id = id };
+
+	return call(st, &cmd);
+}
+
 int ts_adopt_fd(struct ts_stack *st, int fd)
 {
 	return fd >= 0 && st->opt.adopt_fd ? st->opt.adopt_fd(fd) : fd;

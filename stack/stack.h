@@ -115,6 +115,20 @@ struct ts_udp_frame {
 int ts_stack_udp_relay(struct ts_stack *st, int family, struct sockaddr_storage *addr,
 		       uint8_t token[8]);
 
+/* Inbound TCP. Tunnel connections to port (on any of the interface's addresses) are
+ * handed to the application's kernel listener at forward (a loopback address) as
+ * ordinary loopback connections, so one listening descriptor serves host and tunnel
+ * clients alike. Who such a connection really came from is kept in a registry that
+ * any process of the user can read (an inetd-style handler calls getpeername).
+ * family: AF_INET or AF_INET6 for tunnel clients of that family only, AF_UNSPEC both. */
+int ts_listen(struct ts_stack *st, int family, uint16_t port,
+	      const struct sockaddr_storage *forward, uint64_t *id);
+int ts_unlisten(struct ts_stack *st, uint64_t id);
+/* For a TCP socket whose peer is the loopback address lo_peer: the tunnel peer and the
+ * tunnel address it connected to, if the stack made that connection. */
+bool ts_inbound_lookup(const struct sockaddr_storage *lo_peer, struct sockaddr_storage *remote,
+		       struct sockaddr_storage *local);
+
 /* True when dst is routed into the tunnel (some peer's AllowedIPs covers it). */
 bool ts_stack_routes(struct ts_stack *st, const struct sockaddr *dst);
 

@@ -17,7 +17,7 @@ struct ts_pollable {
 	void (*handler)(struct ts_stack *st, struct ts_pollable *p, uint32_t events);
 };
 
-enum ts_cmd_type { TS_CMD_BRIDGE, TS_CMD_STATS, TS_CMD_ABORT, TS_CMD_INFO, TS_CMD_PARK, TS_CMD_BUSY };
+enum ts_cmd_type { TS_CMD_BRIDGE, TS_CMD_STATS, TS_CMD_ABORT, TS_CMD_INFO, TS_CMD_PARK, TS_CMD_BUSY, TS_CMD_LISTEN, TS_CMD_UNLISTEN };
 
 struct ts_cmd {
 	struct ts_cmd *next;
@@ -29,6 +29,10 @@ struct ts_cmd {
 	uint64_t id;
 	struct wg_peer_stats *stats;
 	struct ts_tcp_info *info;
+	uint16_t port;
+	int family;
+	struct sockaddr_storage forward;
+	uint64_t *out_id;
 	struct ts_waiter *waiter;
 };
 
@@ -45,6 +49,7 @@ struct ts_rxq { struct pbuf *head, *tail; };
 
 struct ts_bridge;
 struct udp_flow;
+struct ts_listener;
 
 struct ts_udp_relay {
 	struct ts_pollable poll;   /* first */
@@ -73,6 +78,7 @@ struct ts_stack {
 	int gap_fd;                 /* hs_gap.h record, or -1 */
 	struct ts_stack_options opt;
 	struct ts_udp_relay relay4, relay6;
+	struct ts_listener *listeners;
 	uint8_t udp_token[8];
 	int continuation;           /* in a detached child: end when idle */
 	uint64_t linger_until;      /* continuation: give up closing at this time */
@@ -82,6 +88,12 @@ struct ts_stack {
 /* loop.c */
 bool ts_loop_idle(struct ts_stack *st);
 void ts_loop_run(struct ts_stack *st);
+
+/* listen.c */
+int ts_listen_start(struct ts_stack *st, struct ts_cmd *cmd);
+int ts_listen_stop(struct ts_stack *st, uint64_t id);
+void ts_listen_close_all(struct ts_stack *st);
+void ts_inbound_forget(struct ts_bridge *b);
 
 /* udp_relay.c */
 void ts_udp_relay_setup(struct ts_stack *st);
