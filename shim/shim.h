@@ -193,6 +193,7 @@ struct iovec;
 ssize_t shim_udp_send_tunnel(int fd, struct shim_fd *e, const struct iovec *iov, size_t iovlen,
 			     int flags, const struct sockaddr_storage *dst);
 void shim_udp_closing(int fd, struct shim_fd *e);
+int shim_udp_serve(int fd, struct shim_fd *e, int family);
 bool shim_reset_pending(int fd);
 
 /* ---- listen.c ---- */

@@ -72,28 +72,67 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	return shim_tunnel_connect(fd, &dst, type);
 }
 
+static bool wildcard_with_port(const struct sockaddr_storage *a)
+{
+	static const struct in6_addr any6 = IN6ADDR_ANY_INIT;
+
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr == 0 &&
+		       ((const struct sockaddr_in *)a)->sin_port != 0;
+	return a->ss_family == AF_INET6 &&
+	       memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr, &any6, 16) == 0 &&
+	       ((const struct sockaddr_in6 *)a)->sin6_port != 0;
+}
+
+/* The tunnel families a UDP server socket takes (0: both). */
+static int udp_family(int fd, struct shim_fd *e, const struct sockaddr_storage *a)
+{
+	int v6only = 0;
+	socklen_t l = sizeof(v6only);
+
+	if (e->domain == AF_INET || a->ss_family == AF_INET)
+		return AF_INET;
+	if (shim_is_tunnel_address(a))
+		return AF_INET6;
+	real.getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l);
+	return v6only ? AF_INET6 : 0;
+}
+
 /* bind() to one of the config's tunnel addresses cannot reach the kernel (the address
- * is not on this host): it is remembered and used when the socket connects. */
+ * is not on this host): it is remembered, and the kernel socket is bound to loopback
+ * when it must receive (a UDP server, a TCP listener). A UDP socket bound to a tunnel
+ * address or to the wildcard with a port of its own serves tunnel clients too. */
 SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	struct sockaddr_storage a;
 	struct shim_fd *e;
+	bool tunnel;
+	int rc;
 
 	if (!real.close)
 		shim_real_init();
-	if (shim_bypass() || shim_fd_kind(fd) != SFD_INET)
+	if (shim_bypass() || shim_fd_kind(fd) != SFD_INET || shim_mode != SHIM_ON)
 		return real.bind(fd, addr, len);
 	memset(&a, 0, sizeof(a));
 	shim_route(addr, len, &a); /* only to normalise the address */
-	if (!shim_is_tunnel_address(&a))
+	tunnel = shim_is_tunnel_address(&a);
+	e = shim_fd_peek(fd);
+	if (!tunnel && !(e->type == SOCK_DGRAM && wildcard_with_port(&a)))
 		return real.bind(fd, addr, len);
+	if (!tunnel && (rc = real.bind(fd, addr, len)) < 0)
+		return rc;
 	shim_fd_lock();
-	e = shim_fd_get(fd);
-	if (e) {
+	if (tunnel) {
 		e->bound = a;
 		e->is_bound = true;
 	}
 	shim_fd_unlock();
+	if (e->type != SOCK_DGRAM)
+		return 0;
+	if (tunnel && shim_bind_loopback(fd, e) < 0)
+		return -1;
+	if (shim_udp_serve(fd, e, udp_family(fd, e, &a)) < 0)
+		ts_warn("UDP port: tunnel datagrams will not reach this socket (%s)", strerror(errno));
 	return 0;
 }
 

@@ -176,3 +176,22 @@ SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fla
 	}
 	return (int)i;
 }
+
+/* A UDP socket bound (on a tunnel address, or on the wildcard with a port of its
+ * own) is a server: tunnel datagrams to that port come to it from now on. */
+int shim_udp_serve(int fd, struct shim_fd *e, int family)
+{
+	struct ts_udp_frame h;
+	struct shim_relay r;
+	struct sockaddr_storage any = { .ss_family = (sa_family_t)family };
+
+	if (relay_for(e->domain, &r) < 0)
+		return -1;
+	e->udp_tunnel = true;
+	frame_for(&h, &r, &any, TS_UDP_FRAME_OPEN);
+	h.family = (uint8_t)family;
+	if (real.sendto(fd, &h, sizeof(h), MSG_DONTWAIT, (struct sockaddr *)&r.addr,
+			shim_sockaddr_len(&r.addr)) < 0)
+		return -1;
+	return 0;
+}

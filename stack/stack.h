@@ -102,6 +102,7 @@ pid_t ts_stack_detach(struct ts_stack *st, void (*child_setup)(void));
  * local processes from injecting datagrams. */
 #define TS_UDP_FRAME_DATA 1
 #define TS_UDP_FRAME_CLOSE 2
+#define TS_UDP_FRAME_OPEN 3   /* a server socket: family AF_INET, AF_INET6 or 0 for both */
 struct ts_udp_frame {
 	uint8_t token[8];
 	uint8_t type;

@@ -79,10 +79,15 @@ static struct udp_flow *flow_open(struct ts_udp_relay *r, const struct sockaddr_
 
 	if (!f)
 		return NULL;
-	/* One socket may send to IPv4 and IPv6 tunnel destinations alike. */
-	(void)family;
-	f->pcb = udp_new_ip_type(IPADDR_TYPE_ANY);
-	if (!f->pcb || udp_bind(f->pcb, IP_ANY_TYPE, app_port(app)) != ERR_OK) {
+	/* A client socket may send to IPv4 and IPv6 tunnel destinations alike; a server
+	 * socket takes what its family would (family 0: both). */
+	u8_t type = family == AF_INET ? IPADDR_TYPE_V4 : family == AF_INET6 ? IPADDR_TYPE_V6 :
+		IPADDR_TYPE_ANY;
+
+	f->pcb = udp_new_ip_type(type);
+	if (!f->pcb || udp_bind(f->pcb, type == IPADDR_TYPE_V4 ? IP4_ADDR_ANY :
+				type == IPADDR_TYPE_V6 ? IP6_ADDR_ANY : IP_ANY_TYPE,
+				app_port(app)) != ERR_OK) {
 		if (f->pcb)
 			udp_remove(f->pcb);
 		free(f);
@@ -129,16 +134,23 @@ static void relay_one(struct ts_udp_relay *r, const uint8_t *buf, size_t len,
 	struct pbuf *p;
 	ip_addr_t dst;
 
-	if (len < sizeof(*h) || sodium_memcmp(h->token, r->st->udp_token, 8) != 0 ||
-	    (h->family != AF_INET && h->family != AF_INET6))
+	if (len < sizeof(*h) || sodium_memcmp(h->token, r->st->udp_token, 8) != 0)
 		return; /* not from one of our application sockets */
 	f = flow_find(r, app, alen);
-	if (h->type == TS_UDP_FRAME_CLOSE) {
+	if (h->type == TS_UDP_FRAME_CLOSE || h->type == TS_UDP_FRAME_OPEN) {
 		if (f)
 			flow_close(r, f);
+		if (h->type == TS_UDP_FRAME_OPEN && !flow_open(r, app, alen, h->family))
+			ts_warn("UDP port %u: tunnel datagrams cannot reach it (port taken)",
+				app_port(app));
+		if (h->type == TS_UDP_FRAME_OPEN) /* a server: let peers learn our endpoint */
+			for (int i = 0; i < wg_device_route_peer_count(r->st->dev); i++)
+				wg_device_connect_peer(r->st->dev, i);
 		return;
 	}
-	if (!f && !(f = flow_open(r, app, alen, h->family)))
+	if (h->family != AF_INET && h->family != AF_INET6)
+		return;
+	if (!f && !(f = flow_open(r, app, alen, 0)))
 		return;
 	p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)(len - sizeof(*h)), PBUF_RAM);
 	if (!p)
