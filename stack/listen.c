@@ -225,3 +225,33 @@ void ts_listen_close_all(struct ts_stack *st)
 	while (st->listeners)
 		ts_listen_stop(st, st->listeners->id);
 }
+
+/* Is something still listening at addr (the application, or a daemon it forked)?
+ * A bind to the same address fails while a listener holds it. */
+bool ts_port_alive(const struct sockaddr_storage *addr, int type)
+{
+	socklen_t len = addr->ss_family == AF_INET ? sizeof(struct sockaddr_in) :
+		sizeof(struct sockaddr_in6);
+	int fd = socket(addr->ss_family, type | SOCK_CLOEXEC, 0), one = 1, rc;
+
+	if (fd < 0)
+		return true;
+	if (type == SOCK_STREAM)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	rc = bind(fd, (const struct sockaddr *)addr, len);
+	close(fd);
+	return rc < 0 && errno == EADDRINUSE;
+}
+
+/* Listeners whose application socket is gone are closed; true if any remain. */
+bool ts_listen_alive(struct ts_stack *st)
+{
+	struct ts_listener *l, *next;
+
+	for (l = st->listeners; l; l = next) {
+		next = l->next;
+		if (!ts_port_alive(&l->forward, SOCK_STREAM))
+			ts_listen_stop(st, l->id);
+	}
+	return st->listeners != NULL;
+}

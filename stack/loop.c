@@ -287,7 +287,8 @@ bool ts_loop_idle(struct ts_stack *st)
 	for (struct ts_bridge *b = st->bridges; b; b = b->next)
 		if (!b->dead)
 			return false;
-	return tcp_active_pcbs == NULL && wg_device_staged(st->dev) == 0;
+	return tcp_active_pcbs == NULL && wg_device_staged(st->dev) == 0 &&
+	       !ts_listen_alive(st) && !ts_udp_servers_alive(st);
 }
 
 /* A continuation whose connections have all ended on our side gives lwIP this long
@@ -299,8 +300,10 @@ static bool continuation_done(struct ts_stack *st)
 {
 	bool bridges = false;
 
+	/* A daemon that inherited a listener is still served. */
 	for (struct ts_bridge *b = st->bridges; b && !bridges; b = b->next)
 		bridges = !b->dead;
+	bridges = bridges || ts_listen_alive(st) || ts_udp_servers_alive(st);
 	if (bridges) {
 		st->linger_until = 0;
 		return false;

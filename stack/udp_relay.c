@@ -21,6 +21,7 @@ struct udp_flow {
 	struct sockaddr_storage app;   /* the application socket's kernel address */
 	socklen_t app_len;
 	struct udp_pcb *pcb;
+	bool server;                   /* opened by bind(), not by a first sendto */
 };
 
 static bool same_app(const struct sockaddr_storage *a, const struct sockaddr_storage *b,
@@ -140,9 +141,11 @@ static void relay_one(struct ts_udp_relay *r, const uint8_t *buf, size_t len,
 	if (h->type == TS_UDP_FRAME_CLOSE || h->type == TS_UDP_FRAME_OPEN) {
 		if (f)
 			flow_close(r, f);
-		if (h->type == TS_UDP_FRAME_OPEN && !flow_open(r, app, alen, h->family))
+		if (h->type == TS_UDP_FRAME_OPEN && !(f = flow_open(r, app, alen, h->family)))
 			ts_warn("UDP port %u: tunnel datagrams cannot reach it (port taken)",
 				app_port(app));
+		else if (h->type == TS_UDP_FRAME_OPEN)
+			f->server = true;
 		if (h->type == TS_UDP_FRAME_OPEN) /* a server: let peers learn our endpoint */
 			for (int i = 0; i < wg_device_route_peer_count(r->st->dev); i++)
 				wg_device_connect_peer(r->st->dev, i);
@@ -250,4 +253,27 @@ void ts_udp_relay_drain(struct ts_stack *st)
 	for (struct ts_bridge *b = st->bridges; b; b = b->next)
 		if (!b->dead && b->udp)
 			b->poll.handler(st, &b->poll, EPOLLIN);
+}
+
+/* Server sockets whose application socket is gone are forgotten; true if any remain
+ * (a daemon that inherited one keeps being served). */
+bool ts_udp_servers_alive(struct ts_stack *st)
+{
+	struct ts_udp_relay *rs[2] = { &st->relay4, &st->relay6 };
+	bool alive = false;
+
+	for (int i = 0; i < 2; i++) {
+		struct udp_flow *f, *next;
+
+		for (f = rs[i]->flows; f; f = next) {
+			next = f->next;
+			if (!f->server)
+				continue;
+			if (ts_port_alive(&f->app, SOCK_DGRAM))
+				alive = true;
+			else
+				flow_close(rs[i], f);
+		}
+	}
+	return alive;
 }
