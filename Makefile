@@ -100,7 +100,7 @@ $(BUILD)/libtunshim.so: $(SHIM_OBJS) $(STACK_LIB)
 $(BUILD)/tunshim: shim/wrapper.c $(wildcard shim/*.h)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) -fPIE -o $@ $< $(SAN_LDFLAGS)
+	$(Q)$(CC) $(BASE_CFLAGS) -fPIE -o $@ $< -Wl,-Bstatic -lsodium -Wl,-Bdynamic $(SAN_LDFLAGS)
 
 $(TESTBIN)/%: tests/unit/%.c tests/unit/check.h $(STACK_LIB)
 	@mkdir -p $(dir $@)
@@ -124,6 +124,11 @@ test: all $(UNIT_BINS) $(TOOL_BINS)
 	@tests/deps.sh test
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined $(BUILD)/san-tests/.built
 	@tests/run-all.sh $(BUILD)
+
+# Benchmarks: ours against the kernel path through wireguard-go, in one run (ratios).
+bench: all $(TOOL_BINS)
+	@tests/deps.sh test
+	@bench/run.sh
 
 $(BUILD)/san-tests/.built: $(UNIT_BINS)
 	@touch $@

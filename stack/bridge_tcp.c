@@ -128,6 +128,14 @@ static void tcp_fd_event(struct ts_stack *st, struct ts_pollable *p, uint32_t ev
 	(void)st;
 	if (b->dead)
 		return;
+	/* Still connecting, and the application gave up (closed its end): abort. */
+	if (!b->reported) {
+		if ((events & (EPOLLRDHUP | EPOLLHUP)) && b->tcp) {
+			b->fail_errno = ECONNABORTED;
+			tcp_abort(b->tcp);
+		}
+		return;
+	}
 	if ((events & EPOLLOUT) && flush_to_app(b) < 0) {
 		b->fail_errno = EPIPE;
 		if (b->tcp)
@@ -286,6 +294,8 @@ int ts_bridge_tcp_open(struct ts_stack *st, struct ts_bridge *b)
 		return -EHOSTUNREACH;
 	}
 	ts_bridge_started(b);
+	/* Notice an application that closes its end before the outcome. */
+	ts_bridge_set_events(b, EPOLLRDHUP);
 	return 0;
 }
 

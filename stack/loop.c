@@ -16,6 +16,7 @@
 #include "hs_gap.h"
 #include "log.h"
 #include "messages.h"
+#include "pacer.h"
 #include "bridge.h"
 #include "stack_internal.h"
 
@@ -73,7 +74,7 @@ static socklen_t to_socket_family(const struct ts_stack *st, const struct sockad
 	return sizeof(*mapped);
 }
 
-static int send_udp(void *ctx, const struct sockaddr *dst, socklen_t dstlen,
+static int send_now(void *ctx, const struct sockaddr *dst, socklen_t dstlen,
 		    const uint8_t *buf, size_t len)
 {
 	struct ts_stack *st = ctx;
@@ -88,6 +89,17 @@ static int send_udp(void *ctx, const struct sockaddr *dst, socklen_t dstlen,
 	if (sendto(st->udp_fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, to, l) < 0)
 		return -errno;
 	return 0;
+}
+
+/* Data goes through the pacer (pacer.h); handshake messages go at once. */
+static int send_udp(void *ctx, const struct sockaddr *dst, socklen_t dstlen,
+		    const uint8_t *buf, size_t len)
+{
+	struct ts_stack *st = ctx;
+
+	if (len < MESSAGE_MINIMUM_LEN || buf[0] != MESSAGE_DATA)
+		return send_now(ctx, dst, dstlen, buf, len);
+	return pacer_send(&st->pacer, now_ns(NULL), send_now, st, dst, dstlen, buf, len);
 }
 
 /* Mapped sources are reported as plain IPv4, so endpoints compare consistently. */
@@ -264,21 +276,19 @@ static void commands_ready(struct ts_stack *st, struct ts_pollable *p, uint32_t 
 
 /* ---- the loop ---- */
 
-static int next_timeout_ms(struct ts_stack *st)
+/* How long the loop may sleep: lwIP's and the device's timers, and the pacer. */
+static uint64_t next_timeout_ns(struct ts_stack *st)
 {
-	uint64_t dl = wg_device_tick(st->dev), now = now_ns(NULL);
+	uint64_t now = now_ns(NULL), dl = wg_device_tick(st->dev);
 	u32_t lw = sys_timeouts_sleeptime();
-	uint64_t ms = lw == SYS_TIMEOUTS_SLEEPTIME_INFINITE ? 60000 : lw;
+	uint64_t ns = lw == SYS_TIMEOUTS_SLEEPTIME_INFINITE ? 60000000000ull : lw * 1000000ull;
+	uint64_t pace = pacer_flush(&st->pacer, now, send_now, st);
 
-	if (st->continuation && ms > 1000)
-		ms = 1000; /* re-check the end condition */
-	if (dl != UINT64_MAX) {
-		uint64_t dms = dl > now ? (dl - now + 999999) / 1000000 : 0;
-
-		if (dms < ms)
-			ms = dms;
-	}
-	return (int)ms;
+	if (st->continuation && ns > 1000000000ull)
+		ns = 1000000000ull; /* re-check the end condition */
+	if (dl != UINT64_MAX && (dl > now ? dl - now : 0) < ns)
+		ns = dl > now ? dl - now : 0;
+	return pace < ns ? pace : ns;
 }
 
 /* Nothing bridged, nothing in flight in lwIP, nothing waiting for a handshake. */
@@ -322,7 +332,9 @@ void ts_loop_run(struct ts_stack *st)
 	while (!__atomic_load_n(&st->stopping, __ATOMIC_SEQ_CST)) {
 		if (st->continuation && continuation_done(st))
 			break;
-		int n = epoll_wait(st->epfd, evs, 64, next_timeout_ms(st));
+		uint64_t t = next_timeout_ns(st);
+		struct timespec ts = { (time_t)(t / 1000000000ull), (long)(t % 1000000000ull) };
+		int n = epoll_pwait2(st->epfd, evs, 64, &ts, NULL);
 
 		for (int i = 0; i < n; i++) {
 			struct ts_pollable *p = evs[i].data.ptr;

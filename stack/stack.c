@@ -63,6 +63,7 @@ static int build_routes(struct ts_stack *st, const struct wg_config *cfg)
 static void stack_free(struct ts_stack *st)
 {
 	ts_udp_relay_close(st);
+	pacer_free(&st->pacer);
 	if (st->dev)
 		wg_device_free(st->dev);
 	if (st->udp_fd >= 0)

@@ -8,6 +8,7 @@
 #include "lwip/netif.h"
 #include "allowedips.h"
 #include "device.h"
+#include "pacer.h"
 #include "stack.h"
 
 struct ts_stack;
@@ -76,6 +77,7 @@ struct ts_stack {
 	struct ts_bridge *bridges;  /* every live bridge, for stop and peer failures */
 	int mtu;
 	int gap_fd;                 /* hs_gap.h record, or -1 */
+	struct pacer pacer;         /* outer data packets */
 	struct ts_stack_options opt;
 	struct ts_udp_relay relay4, relay6;
 	struct ts_listener *listeners;

@@ -9,10 +9,10 @@
 #   |   UDP 127.0.0.1:$TOPO_PORT (stays here) |    |   $TOPO_DIR/www                   |
 #   | wireguard-go $TOPO_KC_IF (stand-in)     |    +-----------------------------------+
 #   |   UDP 127.0.0.1:$TOPO_KC_PORT           |    stand-in netns $TOPO_KC_NS
+#   | ts_relay (topo_relay_up), impairing     |    +-----------------------------------+
+#   |   UDP 127.0.0.1:$TOPO_RELAY_PORT        |    | TUN $TOPO_KC_IF (moved here)      |
+#   |   -> 127.0.0.1:$TOPO_PORT               |    |   10.200.0.3/24, fd00:200::3/64   |
 #   +-----------------------------------------+    +-----------------------------------+
-#                                                  | TUN $TOPO_KC_IF (moved here)      |
-#                                                  |   10.200.0.3/24, fd00:200::3/64   |
-#                                                  +-----------------------------------+
 #
 # Client keys of the server peer: 10.200.0.2 / fd00:200::2 is $TOPO_CONF (the program under
 # test), .3 the stand-in (topo_kernel_client_up), more from topo_client_conf.
@@ -39,6 +39,7 @@ TOPO_SERVER_V6=fd00:200::1
 TOPO_TOOLS=${TOPO_TOOLS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/tests/tools}
 TS_FETCH=${TS_FETCH:-$TOPO_TOOLS/ts_fetch}
 WG_FLOOD=${WG_FLOOD:-$TOPO_TOOLS/wg_flood}
+TS_RELAY=${TS_RELAY:-$TOPO_TOOLS/ts_relay}
 # Debian's interpreter, not whatever python3 comes first in PATH.
 TOPO_PYTHON=${TOPO_PYTHON:-/usr/bin/python3}
 
@@ -381,6 +382,70 @@ topo_kernel_client_up() {
 		10.200.0.3/24 fd00:200::3/64 || return
 	export "${!TOPO_@}"
 	topo_save_env
+}
+
+# topo_relay_up [RELAY OPTIONS...]: an impairment relay (tests/tools/ts_relay, options as in
+# its usage: --delay MS, --loss PCT, ...) in the client namespace between the program under
+# test and wireguard-go:
+#
+#   program under test --> 127.0.0.1:$TOPO_RELAY_PORT (ts_relay) --> 127.0.0.1:$TOPO_PORT
+#
+# Writes $TOPO_RELAY_CONF ($TOPO_DIR/client-relay.conf): $TOPO_CONF with the relay as its
+# Endpoint (the same key, so wireguard-go follows the client to the relay's socket). The
+# first call takes a free port; a later call replaces the relay on the same port, so the
+# config stays valid. Its log is $TOPO_DIR/relay.log; topo_relay_down or topo_down stops it.
+topo_relay_up() {
+	local log=$TOPO_DIR/relay.log port=${TOPO_RELAY_PORT:-0}
+	[ -x "$TS_RELAY" ] || topo_fail "$TS_RELAY is missing (make interop builds it)" || return
+	topo_stop relay
+	topo_spawn relay "$TOPO_CLIENT_NS" "$TS_RELAY" "$@" \
+		"127.0.0.1:$port" "127.0.0.1:$TOPO_PORT" || return
+	topo_wait_until 5 grep -q '^ts_relay: listening on ' "$log" ||
+		topo_fail "ts_relay did not start: $(tail -n 3 "$log")" || return
+	port=$(sed -n 's/^ts_relay: listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log")
+	topo_udp_bound "$TOPO_CLIENT_NS" "$port" || topo_fail "ts_relay is not bound to $port" ||
+		return
+	TOPO_RELAY_PORT=$port
+	TOPO_RELAY_CONF=$TOPO_DIR/client-relay.conf
+	(umask 077 && sed "s|^Endpoint = .*|Endpoint = 127.0.0.1:$port|" "$TOPO_CONF" \
+		>"$TOPO_RELAY_CONF") || return
+	export TOPO_RELAY_PORT TOPO_RELAY_CONF
+	topo_save_env
+}
+
+# topo_relay_down: stops the relay; its counters are the last line of $TOPO_DIR/relay.log.
+topo_relay_down() {
+	topo_stop relay
+}
+
+# topo_relay_counters: the relay's counters now (it prints them on SIGUSR1 and goes on):
+#   ts_relay: up: rx=N tx=N dropped=N dup=N reordered=N discarded=N; down: ...
+topo_relay_counters() {
+	local log=$TOPO_DIR/relay.log pid n
+	pid=$(cat "$TOPO_DIR/pids/relay" 2>/dev/null) || topo_fail "no relay running" || return
+	n=$(grep -c '^ts_relay: up: rx=' "$log")
+	kill -USR1 "$pid" || return
+	topo_wait_until 5 topo_relay_printed "$log" $((n + 1)) ||
+		topo_fail "ts_relay did not print its counters" || return
+	grep '^ts_relay: up: rx=' "$log" | tail -n 1
+}
+
+topo_relay_printed() {
+	[ "$(grep -c '^ts_relay: up: rx=' "$1")" -ge "$2" ]
+}
+
+# relay_stat LINE DIR KEY: one counter of a counters line, e.g. relay_stat "$line" down dropped.
+relay_stat() {
+	local half
+	case $2 in
+	up)
+		half=${1#*up: }
+		half=${half%%;*}
+		;;
+	down) half=${1#*down: } ;;
+	*) return 1 ;;
+	esac
+	tr ' ' '\n' <<<"$half" | sed -n "s/^$3=\([0-9]*\)$/\1/p"
 }
 
 # topo_down: ends every process of this topology, deletes its namespaces, sockets and files.

@@ -1,0 +1,387 @@
+# Helpers for bench/run.sh: the servers the benchmarks talk to, the two sides of every
+# comparison, and the table. Sources tests/lib/topology.bash for the namespaces.
+#
+#   ours      our stack, in the client namespace $TOPO_CLIENT_NS (lo only): ts_fetch, or an
+#             ordinary program under LD_PRELOAD=libtunshim.so with TUNSHIM_CONFIG
+#   baseline  the same kind of program in $TOPO_KC_NS, reaching the server through the TUN
+#             of a second wireguard-go (topo_kernel_client_up): the kernel's TCP
+#
+# Both go through the same wireguard-go server peer into $TOPO_SERVER_NS, where
+# bench_httpd, bench_pingpong and iperf3 answer.
+
+# shellcheck disable=SC2034 # BENCH_* variables are run.sh's interface too
+BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_BUILD=${BENCH_BUILD:-$BENCH_ROOT/build}
+BENCH_BIN=$BENCH_BUILD/bench
+BENCH_SHIM=${BENCH_SHIM:-$BENCH_BUILD/libtunshim.so}
+# Not "bench": the topology's interface names must fit IFNAMSIZ for any pid_max.
+TOPO_PREFIX=${BENCH_PREFIX:-tsb}
+TOPO_TOOLS=${TOPO_TOOLS:-$BENCH_BUILD/tests/tools}
+# shellcheck source=tests/lib/topology.bash
+source "$BENCH_ROOT/tests/lib/topology.bash"
+
+BENCH_HTTP_PORT=8090
+BENCH_PING_PORT=8091
+BENCH_IPERF_PORT=5201
+BENCH_BIG=big.bin
+BENCH_BIG_BYTES=$((50 * 1024 * 1024))
+BENCH_BUDGET=${BENCH_BUDGET:-20}
+
+# bench_note TEXT: a line for under the table (a file: measurements run in subshells).
+bench_note() {
+	# shellcheck disable=SC2153 # BENCH_TMP: run.sh's scratch directory
+	echo "$*" >>"$BENCH_TMP/notes"
+}
+
+# bench_helpers: builds bench/*.c into $BENCH_BIN when missing or older than the source.
+# They link nothing of ours, so this needs no make rule of its own.
+bench_helpers() {
+	local src bin
+	mkdir -p "$BENCH_BIN" || return
+	for src in "$BENCH_ROOT"/bench/*.c; do
+		bin=$BENCH_BIN/bench_$(basename "$src" .c)
+		[ "$bin" -nt "$src" ] && continue
+		"${CC:-cc}" -std=gnu11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -pthread \
+			-o "$bin" "$src" || return
+	done
+}
+
+# ---- statistics ---------------------------------------------------------------------
+
+# bench_median: the median of the numbers on stdin (mean of the middle two if even);
+# nothing if there are none.
+bench_median() {
+	sort -g | awk '/^[0-9.eE+-]+$/ { v[++n] = $1 }
+		END {
+			if (!n) exit
+			m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+			printf "%.6g\n", m
+		}'
+}
+
+# bench_rank P: the P-th percentile of the numbers on stdin by nearest rank, and the count.
+bench_rank() {
+	sort -g | awk -v p="$1" '/^[0-9.eE+-]+$/ { v[++n] = $1 }
+		END {
+			if (!n) exit
+			r = int((n * p + 99) / 100)
+			if (r < 1) r = 1
+			printf "%.6g %d\n", v[r], n
+		}'
+}
+
+# ---- the table ----------------------------------------------------------------------
+
+BENCH_FMT='%-58s | %13s | %13s | %6s\n'
+
+bench_table_head() {
+	# shellcheck disable=SC2059
+	printf "$BENCH_FMT" benchmark ours baseline ratio
+	printf '%s\n' "$(printf '%.0s-' {1..99})"
+}
+
+bench_section() {
+	printf '%s\n' "-- $*"
+}
+
+# bench_value NUMBER UNIT: a figure with its unit, or the text as it is.
+bench_value() {
+	awk -v v="$1" -v u="$2" 'BEGIN {
+		if (v !~ /^[0-9.eE+-]+$/) { print v; exit }
+		if (u == "MB/s" || v < 100) printf "%.1f %s\n", v, u
+		else printf "%.0f %s\n", v, u
+	}'
+}
+
+# bench_row NAME UNIT OURS BASE: one line of the table; the ratio is ours / baseline.
+bench_row() {
+	local ratio
+	ratio=$(awk -v a="$3" -v b="$4" 'BEGIN {
+		if (a ~ /^[0-9.eE+-]+$/ && b ~ /^[0-9.eE+-]+$/ && b > 0) printf "%.2f\n", a / b
+		else print "-"
+	}')
+	# shellcheck disable=SC2059
+	printf "$BENCH_FMT" "$1" "$(bench_value "$3" "$2")" "$(bench_value "$4" "$2")" "$ratio"
+}
+
+# bench_cmd WORDS...: the words as one line of shell, for bench_compare to eval.
+bench_cmd() {
+	local q
+	printf -v q '%q ' "$@"
+	echo "${q% }"
+}
+
+# ---- comparisons --------------------------------------------------------------------
+
+# bench_compare REPS OURS BASE ROW...: runs the commands OURS and BASE (eval'd; each prints
+# one line of K numbers, or nothing when it failed) REPS times, alternating, and prints one
+# row per field, "NAME|UNIT", with the median of each side. OURS of the form "n/a ..."
+# is not run: that text stands in its column. A side that has used up $BENCH_BUDGET
+# seconds runs no more (a slow path must not stretch the whole run).
+bench_compare() {
+	local reps=$1 ours=$2 base=$3 i
+	local of=$BENCH_TMP/ours.$BASHPID bf=$BENCH_TMP/base.$BASHPID
+	local -A spent=([ours]=0 [base]=0) runs=([ours]=0 [base]=0)
+	shift 3
+	: >"$of"
+	: >"$bf"
+	[ "${ours#n/a}" = "$ours" ] || spent[ours]=-1
+	for ((i = 0; i < reps; i++)); do
+		bench_side ours "$ours" "$of"
+		bench_side base "$base" "$bf"
+	done
+	for i in ours base; do
+		[ "${runs[$i]}" -ge "$reps" ] || [ "${spent[$i]}" -lt 0 ] ||
+			bench_note "${1%|*}: $i: ${runs[$i]} of $reps runs (over $BENCH_BUDGET s)"
+	done
+	bench_rows "$ours" "$of" "$bf" "$@"
+}
+
+# bench_side SIDE CMD FILE: one run of CMD for bench_compare, within SIDE's budget.
+bench_side() {
+	local t0=$SECONDS line
+	[ "${spent[$1]}" -ge 0 ] && [ "${spent[$1]}" -lt "$BENCH_BUDGET" ] || return 0
+	line=$(eval "$2")
+	[ -z "$line" ] || echo "$line" >>"$3"
+	spent[$1]=$((spent[$1] + SECONDS - t0))
+	runs[$1]=$((runs[$1] + 1))
+}
+
+bench_rows() {
+	local ours=$1 of=$2 bf=$3 k=1 spec o b
+	shift 3
+	for spec; do
+		o=$(cut -d' ' -f"$k" "$of" | bench_median)
+		b=$(cut -d' ' -f"$k" "$bf" | bench_median)
+		[ "${ours#n/a}" = "$ours" ] || o=$ours
+		bench_row "${spec%|*}" "${spec##*|}" "${o:-failed}" "${b:-failed}"
+		k=$((k + 1))
+	done
+}
+
+# bench_run NAME SECONDS CMD...: CMD with a time limit, its stderr kept in $BENCH_TMP/NAME.err;
+# a failure is noted under the table with the last line it printed.
+bench_run() {
+	local name=$1 secs=$2 rc=0 err=$BENCH_TMP/$1.err
+	shift 2
+	# --foreground keeps CMD in our process group, so ^C reaches it at once.
+	timeout --foreground -k 2 "$secs" "$@" 2>"$err" || rc=$?
+	[ "$rc" = 0 ] || bench_note "$name: exit $rc: $(tail -n 1 "$err" 2>/dev/null)"
+	return "$rc"
+}
+
+# The two sides: bench_ours / bench_base NAME SECONDS CMD... run CMD through bench_run in the
+# client namespace under the preload (ours), or as it is in the kernel client's namespace
+# (baseline). BENCH_OURS_NS and BENCH_OURS_ENV are set by bench_shim_probe.
+bench_ours() {
+	local name=$1 secs=$2
+	shift 2
+	bench_run "$name" "$secs" ip netns exec "$BENCH_OURS_NS" env "${BENCH_OURS_ENV[@]}" "$@"
+}
+
+bench_base() {
+	local name=$1 secs=$2
+	shift 2
+	bench_run "$name" "$secs" ip netns exec "$TOPO_KC_NS" "$@"
+}
+
+# bench_client NAME SECONDS CMD...: CMD in the client namespace as it is (ts_fetch carries
+# the stack itself).
+bench_client() {
+	local name=$1 secs=$2
+	shift 2
+	bench_run "$name" "$secs" ip netns exec "$TOPO_CLIENT_NS" "$@"
+}
+
+# ---- setup --------------------------------------------------------------------------
+
+bench_listening() {
+	[ -n "$(ip netns exec "$TOPO_SERVER_NS" ss -Hltn "sport = :$1")" ]
+}
+
+bench_url() {
+	echo "http://$TOPO_SERVER_V4:$BENCH_HTTP_PORT$1"
+}
+
+# bench_servers_up: the file server and the echo server in the server namespace (iperf3
+# starts afresh for each run), and a first exchange through the kernel client, so that
+# its session exists before anything is timed.
+bench_servers_up() {
+	topo_spawn httpd "$TOPO_SERVER_NS" \
+		"$BENCH_BIN/bench_httpd" "$BENCH_HTTP_PORT" "$TOPO_DIR/www" || return
+	topo_spawn pingpong "$TOPO_SERVER_NS" \
+		"$BENCH_BIN/bench_pingpong" server "$BENCH_PING_PORT" || return
+	topo_wait_until 5 bench_listening "$BENCH_HTTP_PORT" || topo_fail "bench_httpd is not listening"
+	topo_wait_until 5 bench_listening "$BENCH_PING_PORT" ||
+		topo_fail "bench_pingpong is not listening"
+	topo_wait_until 15 in_kclient "$BENCH_BIN/bench_get" "$TOPO_SERVER_V4" "$BENCH_HTTP_PORT" \
+		/index.html || topo_fail "the kernel client cannot reach the server"
+}
+
+# bench_shim_probe: can the preload carry a connection? Sets BENCH_SHIM_STATE to "ok" or to
+# the "n/a (...)" text for our column, and BENCH_OURS_NS / BENCH_OURS_ENV for bench_ours.
+# BENCH_FAKE_SHIM=1 (for testing this harness) runs "ours" through the kernel client too,
+# so those rows must come out near 1.00.
+bench_shim_probe() {
+	local rc=0
+	BENCH_OURS_NS=$TOPO_CLIENT_NS
+	BENCH_OURS_ENV=("LD_PRELOAD=$BENCH_SHIM" "TUNSHIM_CONFIG=$TOPO_CONF")
+	BENCH_SHIM_STATE=ok
+	if [ "${BENCH_FAKE_SHIM:-0}" = 1 ]; then
+		BENCH_OURS_NS=$TOPO_KC_NS
+		BENCH_OURS_ENV=()
+		bench_note "BENCH_FAKE_SHIM=1: the shim rows ran the kernel client on both sides"
+		return
+	fi
+	if ! nm -D --defined-only "$BENCH_SHIM" 2>/dev/null | awk '{ print $3 }' | grep -qx connect; then
+		BENCH_SHIM_STATE="n/a (shim not built yet)"
+		return
+	fi
+	bench_ours shim-probe 15 curl -sS -o /dev/null --max-time 10 "$(bench_url /)" || rc=$?
+	[ "$rc" = 0 ] || BENCH_SHIM_STATE="n/a (shim probe failed)"
+}
+
+# bench_shim_cmd CMD: CMD for bench_compare's "ours", or the reason it cannot run.
+bench_shim_cmd() {
+	if [ "$BENCH_SHIM_STATE" = ok ]; then
+		echo "$1"
+	else
+		echo "$BENCH_SHIM_STATE"
+	fi
+}
+
+# ---- measurements: each prints one line of numbers, or nothing when it failed ------------
+
+# wireguard-go ignores an initiation within 20 ms of the last one it took from a key, and
+# every process of ours handshakes afresh with the same key: keep them apart.
+bench_gap() {
+	sleep 0.05
+}
+
+# bench_meter_mbs BYTES: MB/s (10^6 bytes a second) from bench_meter's line on stdin, from
+# the first byte to the end; nothing unless exactly BYTES arrived.
+bench_meter_mbs() {
+	awk -v want="$1" '/^meter:/ {
+			for (i = 2; i <= NF; i++) { split($i, kv, "="); m[kv[1]] = kv[2] }
+		}
+		END {
+			if (m["bytes"] != want || m["last_ns"] <= m["first_ns"]) exit
+			printf "%.3f\n", m["bytes"] / (m["last_ns"] - m["first_ns"]) * 1000
+		}'
+}
+
+m_get_ts_fetch() {
+	bench_gap
+	bench_client get-ts_fetch 30 "$TS_FETCH" "$TOPO_CONF" "$TOPO_SERVER_V4" \
+		"$BENCH_HTTP_PORT" "/$BENCH_BIG" | "$BENCH_BIN/bench_meter" | bench_meter_mbs "$BENCH_BIG_BYTES"
+}
+
+# m_get_curl ours|base
+m_get_curl() {
+	[ "$1" = base ] || bench_gap
+	"bench_$1" "get-curl-$1" 30 curl -sS -o - "$(bench_url "/$BENCH_BIG")" |
+		"$BENCH_BIN/bench_meter" | bench_meter_mbs "$BENCH_BIG_BYTES"
+}
+
+# m_put_curl ours|base: MB/s from the start of the upload to the server's answer.
+m_put_curl() {
+	[ "$1" = base ] || bench_gap
+	"bench_$1" "put-curl-$1" 30 curl -sS -o /dev/null -H 'Expect:' \
+		-T "$TOPO_DIR/www/$BENCH_BIG" \
+		-w '%{size_upload} %{time_pretransfer} %{time_total} %{http_code}\n' \
+		"$(bench_url /upload)" |
+		awk -v want="$BENCH_BIG_BYTES" '$1 == want && $4 == 200 && $3 > $2 {
+			printf "%.3f\n", $1 / ($3 - $2) / 1e6 }'
+}
+
+# m_iperf ours|base [ARGS]: iperf3's receiver rate in MB/s, against a fresh one-off server
+# (one left stuck by a failed run cannot block the next).
+m_iperf() {
+	local side=$1
+	shift
+	[ "$side" = base ] || bench_gap
+	topo_spawn iperf "$TOPO_SERVER_NS" iperf3 -s -1 -p "$BENCH_IPERF_PORT" || return
+	if topo_wait_until 5 bench_listening "$BENCH_IPERF_PORT"; then
+		"bench_$side" "iperf3-$side" 20 iperf3 -c "$TOPO_SERVER_V4" -p "$BENCH_IPERF_PORT" \
+			-t "$BENCH_IPERF_SECS" -f m "$@" |
+			awk '/receiver/ { for (i = 2; i <= NF; i++) if ($i == "Mbits/sec") v = $(i - 1) }
+				END { if (v != "") printf "%.3f\n", v / 8 }'
+	fi
+	topo_stop iperf
+}
+
+# bench_pingpong_us: "median p99" in microseconds from bench_pingpong's line on stdin.
+bench_pingpong_us() {
+	awk '/^pingpong:/ {
+			for (i = 2; i <= NF; i++) { split($i, kv, "="); m[kv[1]] = kv[2] }
+			printf "%.3f %.3f\n", m["median_ns"] / 1000, m["p99_ns"] / 1000
+		}'
+}
+
+# m_rr ours|base N [--connect]: request/response through the tunnel.
+m_rr() {
+	local side=$1 n=$2
+	shift 2
+	[ "$side" = base ] || bench_gap
+	"bench_$side" "rr-$side" 60 "$BENCH_BIN/bench_pingpong" client "$TOPO_SERVER_V4" \
+		"$BENCH_PING_PORT" "$n" "$@" | bench_pingpong_us
+}
+
+# m_loop NETNS|- ENV...: loopback ping-pong in NETNS (-: this one), both threads on one CPU
+# (two CPUs make the figure bimodal), under the environment given (LD_PRELOAD=... or none).
+m_loop() {
+	local -a netns=()
+	[ "$1" = - ] || netns=(ip netns exec "$1")
+	shift
+	bench_gap
+	bench_run loop 60 "${netns[@]}" taskset -c "$BENCH_CPU" \
+		env -u TUNSHIM_CONFIG "$@" "$BENCH_BIN/bench_pingpong" loop "$BENCH_LOOP_N" |
+		bench_pingpong_us
+}
+
+# bench_times N GAP CMD...: runs CMD N times, GAP seconds apart, and prints each run's
+# duration in microseconds (a failed run prints nothing). Runs inside a namespace, by text.
+bench_times() {
+	local n=$1 gap=$2 i t0 t1
+	shift 2
+	for ((i = 0; i < n; i++)); do
+		sleep "$gap"
+		t0=${EPOCHREALTIME/./}
+		"$@" >/dev/null || continue
+		t1=${EPOCHREALTIME/./}
+		echo $((t1 - t0))
+	done
+}
+
+# m_oneshot NAME NETNS CMD...: $BENCH_ONESHOT_N timed one-shot runs of CMD in NETNS, one
+# duration a line. The loop runs inside the namespace, so `ip netns exec` is not timed.
+m_oneshot() {
+	local name=$1 ns=$2
+	shift 2
+	bench_run "$name" 60 ip netns exec "$ns" bash -c "$(declare -f bench_times); bench_times \"\$@\"" \
+		bench_times "$BENCH_ONESHOT_N" 0.05 "$@"
+}
+
+# bench_samples_rows OURS BASE ROW_MEDIAN ROW_MAX UNIT: one run of each command (eval'd;
+# one sample a line), then the median and the largest sample of each side.
+bench_samples_rows() {
+	local ours=$1 base=$2 om=$1 ox=$1 bm bx
+	if [ "${ours#n/a}" = "$ours" ]; then
+		bench_samples "${3%:*}: ours" "$ours" om ox
+	fi
+	bench_samples "${3%:*}: baseline" "$base" bm bx
+	bench_row "$3" "$5" "${om:-failed}" "${bm:-failed}"
+	bench_row "$4" "$5" "${ox:-failed}" "${bx:-failed}"
+}
+
+# bench_samples WHAT CMD MEDIAN_VAR MAX_VAR: runs CMD, sets the two variables (named) from
+# its samples, and notes runs that failed.
+bench_samples() {
+	local out n
+	out=$(eval "$2")
+	printf -v "$3" '%s' "$(bench_median <<<"$out")"
+	printf -v "$4" '%s' "$(bench_rank 100 <<<"$out" | cut -d' ' -f1)"
+	n=$(bench_rank 100 <<<"$out" | cut -d' ' -f2)
+	[ "${n:-0}" -ge "$BENCH_ONESHOT_N" ] ||
+		bench_note "$1: ${n:-0} of $BENCH_ONESHOT_N runs succeeded"
+}
