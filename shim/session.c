@@ -23,11 +23,12 @@ static int lock_fd = -1;
 static void write_state(const char *state)
 {
 	char line[64];
-	int n = snprintf(line, sizeof(line), "%d %s\n", (int)getpid(), state);
+	int n = snprintf(line, sizeof(line), "%d %-9s\n", (int)getpid(), state);
 
+	/* Same length every time, written in place: a reader never sees it empty. */
 	if (lock_fd < 0)
 		return;
-	if (ftruncate(lock_fd, 0) < 0 || pwrite(lock_fd, line, (size_t)n, 0) != n)
+	if (pwrite(lock_fd, line, (size_t)n, 0) != n || ftruncate(lock_fd, n) < 0)
 		ts_dbg("session file: %s", strerror(errno));
 }
 
@@ -65,6 +66,12 @@ int shim_session_acquire(void)
 		return 0;
 	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		read_state(fd, &pid, state, sizeof(state));
+		/* The holder may not have written who it is yet: look again shortly. */
+		if (!state[0] && waited < 10) {
+			waited++;
+			nap_ms(5);
+			continue;
+		}
 		if (strcmp(state, "finishing") != 0 || waited >= WAIT_FOR_FINISHING_S * 100) {
 			ts_err("another process (pid %d) holds the WireGuard session for this key "
 			       "(%s): two processes cannot use one key at the same time yet; "

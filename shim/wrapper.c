@@ -2,6 +2,8 @@
  * the manner of torsocks and proxychains4. The config is not parsed here (the library
  * parses it and reports file:line: errors); the wrapper finds the library, builds the
  * environment, warns about programs that LD_PRELOAD cannot reach, and execs.
+ * `tunshim genkey` and `tunshim pubkey` make keys in wg(8)'s format, so a config can be
+ * written without wireguard-tools.
  *
  * Exit status as env(1) and timeout(1) have it: 125 for our own errors, 126 when the
  * program cannot be executed, 127 when it is not found, else the program's own. */
@@ -11,6 +13,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <link.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -18,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
@@ -56,12 +60,18 @@ struct opts {
 enum elf_kind { ELF_NONE, ELF_DYNAMIC, ELF_STATIC, ELF_OTHER_CLASS, ELF_OTHER_ARCH };
 
 static const char usage_line[] =
-	"usage: " NAME " -c CONFIG [-l LEVEL] [--log-file FILE] [--] PROGRAM [ARGS...]\n";
+	"usage: " NAME " -c CONFIG [-l LEVEL] [--log-file FILE] [--] PROGRAM [ARGS...]\n"
+	"       " NAME " genkey | pubkey\n";
 
 static const char help_text[] =
 	"Run PROGRAM with " LIB_NAME " preloaded: its connections to addresses inside a\n"
 	"peer's AllowedIPs go through a WireGuard tunnel that runs inside the process.\n"
 	"Everything else goes to the host network as usual.\n"
+	"\n"
+	"Keys, in the format of wg genkey and wg pubkey:\n"
+	"  " NAME " genkey         print a new private key (base64)\n"
+	"  " NAME " pubkey         read a private key on stdin, print its public key\n"
+	"(To run a program called genkey or pubkey, put -- before it.)\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE    the wg-quick config (default: $TUNSHIM_CONFIG)\n"
@@ -491,6 +501,166 @@ static void check_program(const char *name)
 	close(fd);
 }
 
+/* ---- genkey, pubkey ---- */
+
+#define KEY_LEN crypto_scalarmult_curve25519_BYTES
+#define KEY_B64_LEN 44	/* 32 bytes: 43 characters and one '=' */
+
+static int __attribute__((format(printf, 2, 3))) key_fail(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: %s: ", NAME, cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+static bool write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* Written with write(2), not stdio, so no copy of a private key stays in a buffer. */
+static int put_key(const char *cmd, const uint8_t key[KEY_LEN])
+{
+	char line[KEY_B64_LEN + 2];
+	bool ok;
+
+	sodium_bin2base64(line, sizeof(line), key, KEY_LEN, sodium_base64_VARIANT_ORIGINAL);
+	line[KEY_B64_LEN] = '\n';
+	ok = write_all(STDOUT_FILENO, line, KEY_B64_LEN + 1);
+	sodium_memzero(line, sizeof(line));
+	return ok ? 0 : key_fail(cmd, "cannot write to stdout: %s", strerror(errno));
+}
+
+static bool random_bytes(uint8_t *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = getrandom(buf, len, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* As wg genkey: a key written to a file others can read deserves a word. */
+static void warn_if_world_accessible(void)
+{
+	struct stat st;
+
+	if (fstat(STDOUT_FILENO, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & S_IRWXO))
+		warn("writing to world accessible file; consider setting the umask to 077 "
+		     "and trying again");
+}
+
+static int genkey_main(void)
+{
+	uint8_t key[KEY_LEN];
+	int rc;
+
+	if (!random_bytes(key, sizeof(key)))
+		return key_fail("genkey", "getrandom: %s", strerror(errno));
+	/* The clamping X25519 applies anyway (RFC 7748), stored as wg stores it. */
+	key[0] &= 248;
+	key[31] &= 127;
+	key[31] |= 64;
+	warn_if_world_accessible();
+	rc = put_key("genkey", key);
+	sodium_memzero(key, sizeof(key));
+	return rc;
+}
+
+/* stdin, whole, into buf (NUL-terminated); false on a read error. *len is past the
+ * buffer's size when the input does not fit, which no key does. */
+static bool read_stdin(char *buf, size_t size, size_t *len)
+{
+	char scrap[256];
+	ssize_t n;
+
+	*len = 0;
+	for (;;) {
+		if (*len < size - 1)
+			n = read(STDIN_FILENO, buf + *len, size - 1 - *len);
+		else
+			n = read(STDIN_FILENO, scrap, sizeof(scrap));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		*len += (size_t)n;
+	}
+	sodium_memzero(scrap, sizeof(scrap));
+	buf[*len < size ? *len : size - 1] = '\0';
+	return n == 0;
+}
+
+/* Exactly one base64 key, then only whitespace; decoded as the config parser does. */
+static bool parse_private_key(char *text, size_t len, uint8_t key[KEY_LEN])
+{
+	size_t bin_len = 0;
+	const char *end = NULL;
+
+	while (len > 0 && strchr(" \t\r\n\v\f", text[len - 1]) && text[len - 1] != '\0')
+		len--;
+	return len == KEY_B64_LEN &&
+	       sodium_base642bin(key, KEY_LEN, text, len, NULL, &bin_len, &end,
+				 sodium_base64_VARIANT_ORIGINAL) == 0 &&
+	       bin_len == KEY_LEN && end == text + len;
+}
+
+static int pubkey_main(void)
+{
+	char text[128];
+	uint8_t priv[KEY_LEN], pub[KEY_LEN];
+	size_t len;
+	int rc;
+
+	if (!read_stdin(text, sizeof(text), &len))
+		rc = key_fail("pubkey", "cannot read stdin: %s", strerror(errno));
+	else if (len >= sizeof(text) || !parse_private_key(text, len, priv) ||
+		 crypto_scalarmult_base(pub, priv) != 0)
+		rc = key_fail("pubkey", "not a valid base64 private key");
+	else
+		rc = put_key("pubkey", pub);
+	sodium_memzero(text, sizeof(text));
+	sodium_memzero(priv, sizeof(priv));
+	return rc;
+}
+
+/* `tunshim genkey` / `tunshim pubkey`, or -1 when argv asks for something else. */
+static int key_command(int argc, char **argv)
+{
+	bool gen;
+
+	if (argc < 2 || (strcmp(argv[1], "genkey") != 0 && strcmp(argv[1], "pubkey") != 0))
+		return -1;
+	gen = argv[1][0] == 'g';
+	if (argc > 2)
+		return key_fail(argv[1], "takes no arguments (usage: " NAME " %s%s)", argv[1],
+				gen ? " > private.key" : " < private.key");
+	if (sodium_init() < 0)
+		return key_fail(argv[1], "cannot initialise libsodium");
+	return gen ? genkey_main() : pubkey_main();
+}
+
 static int exec_program(char **argv)
 {
 	int err;
@@ -508,7 +678,10 @@ int main(int argc, char **argv)
 {
 	struct opts o = { 0 };
 	char lib[PATH_MAX], config[PATH_MAX];
+	int rc = key_command(argc, argv);
 
+	if (rc >= 0)
+		return rc;
 	parse_args(argc, argv, &o);
 	check_opts(&o);
 	resolve_config(o.config, config);
