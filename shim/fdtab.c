@@ -18,6 +18,28 @@
 static struct shim_fd *chunks[MAX_CHUNKS];
 static pthread_mutex_t tab_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* A fork while another thread holds the table lock must not leave the child with a
+ * lock nobody will release. */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&tab_lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&tab_lock);
+}
+
+static void fork_child(void)
+{
+	pthread_mutex_init(&tab_lock, NULL);
+}
+
+void shim_fd_init(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
 void shim_fd_lock(void)
 {
 	pthread_mutex_lock(&tab_lock);

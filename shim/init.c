@@ -75,6 +75,7 @@ __attribute__((constructor)) static void shim_load(void)
 	if (getauxval(AT_SECURE))
 		return;
 	shim_internal++;
+	shim_fd_init();
 	shim_tunnel_init();
 	log_setup();
 	if (path && *path)

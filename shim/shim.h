@@ -134,6 +134,7 @@ struct shim_fd {
 struct shim_fd *shim_fd_peek(int fd);
 /* The entry for fd, allocated when needed; the table lock must be held. */
 struct shim_fd *shim_fd_get(int fd);
+void shim_fd_init(void);
 void shim_fd_lock(void);
 void shim_fd_unlock(void);
 /* Forgets fd (closed); drops its connection reference. Lock held. */
