@@ -55,7 +55,7 @@ STACK_LIB := $(OBJ)/libtsstack.a
 SO_LDFLAGS := -shared -Wl,--exclude-libs,ALL -Wl,-z,defs -Wl,-z,now
 SO_LIBS := -Wl,-Bstatic $(LDLIBS_CRYPTO) -Wl,-Bdynamic -ldl -lpthread
 
-.PHONY: all deps test unit interop bench clean
+.PHONY: all deps test unit interop bench demo clean
 all: $(BUILD)/libtunshim.so $(BUILD)/tunshim
 
 deps:
@@ -124,6 +124,11 @@ test: all $(UNIT_BINS) $(TOOL_BINS)
 	@tests/deps.sh test
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined $(BUILD)/san-tests/.built
 	@tests/run-all.sh $(BUILD)
+
+# The README's first command: two wrapped programs talk over WireGuard, no root needed.
+demo: all
+	@tests/deps.sh demo
+	@examples/demo.sh
 
 # Benchmarks: ours against the kernel path through wireguard-go, in one run (ratios).
 bench: all $(TOOL_BINS)

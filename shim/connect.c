@@ -88,8 +88,10 @@ static void wait_for(struct shim_conn *c, const bool *flag)
 /* ---- preparing the application's end ---- */
 
 /* Holds back POLLOUT on a unix socket until the stack has an outcome: shrink the
- * send buffer and fill it; the stack drops the filler and restores the buffer. */
-static int park_filler(int app, struct ts_bridge_req *req)
+ * send buffer and fill it; the stack drops the filler once it knows, and the next
+ * call the application makes on the descriptor gives the buffer back (shim_touch).
+ * No duplicate of the descriptor is kept: it would hide the application's close. */
+static void park_filler(int app, struct ts_bridge_req *req, struct shim_conn *c)
 {
 	static const char filler[4096];
 	int sndbuf = 0, small = 1;
@@ -99,11 +101,33 @@ static int park_filler(int app, struct ts_bridge_req *req)
 	real.getsockopt(app, SOL_SOCKET, SO_SNDBUF, &sndbuf, &l);
 	real.setsockopt(app, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
 	real.fcntl(app, F_SETFL, O_NONBLOCK);
-	while ((n = send(app, filler, sizeof(filler), MSG_DONTWAIT | MSG_NOSIGNAL)) > 0)
+	while ((n = real.sendto(app, filler, sizeof(filler), MSG_DONTWAIT | MSG_NOSIGNAL,
+				NULL, 0)) > 0)
 		req->discard_bytes += (size_t)n;
-	req->restore_fd = shim_adopt_fd(real.fcntl(app, F_DUPFD_CLOEXEC, 3));
-	req->restore_sndbuf = sndbuf / 2; /* the kernel reports twice what was set */
-	return req->restore_fd < 0 ? -1 : 0;
+	c->restore_sndbuf = sndbuf / 2; /* the kernel reports twice what was set */
+}
+
+/* Work left for the application's side once the stack has answered: the abstract
+ * name (which needs the local port) and the send buffer. Runs from the interposed
+ * calls on the descriptor, so a non-blocking connect never waits for the stack. */
+void shim_touch(int fd, struct shim_conn *c)
+{
+	int v;
+
+	if (!__atomic_load_n(&c->started, __ATOMIC_ACQUIRE) || c->touched)
+		return;
+	pthread_mutex_lock(&c->mu);
+	if (!c->named && c->local.ss_family) {
+		c->named = true;
+		shim_name_bind(fd, c);
+	}
+	if (c->done && c->restore_sndbuf > 0) {
+		v = c->restore_sndbuf;
+		c->restore_sndbuf = 0;
+		real.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+	}
+	c->touched = c->named && c->done && !c->restore_sndbuf;
+	pthread_mutex_unlock(&c->mu);
 }
 
 static void fill_request(struct ts_bridge_req *req, const struct shim_fd *e,
@@ -190,14 +214,13 @@ static int open_bridge(struct ts_stack *st, struct shim_conn *c, struct ts_bridg
 {
 	int rc;
 
-	c->refs++; /* the stack's reference, dropped in on_ended */
+	__atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL); /* the stack's, dropped in on_ended */
 	rc = ts_bridge_open(st, req, &conn_ops, c);
 	if (rc < 0) {
-		c->refs--;
+		__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
 		return -rc;
 	}
-	wait_for(c, &c->started);
-	return c->so_error && !c->local.ss_family ? c->so_error : 0;
+	return 0;
 }
 
 int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type)
@@ -232,11 +255,9 @@ int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type)
 	shim_map_to_domain(&c->remote, c->domain);
 	c->state = CONN_CONNECTING;
 	fill_request(&req, e, dst, proto, sv[1]);
-	if (proto == IPPROTO_TCP && nonblock && park_filler(sv[0], &req) < 0)
-		ts_warn("connect readiness: could not park filler (%s)", strerror(errno));
+	if (proto == IPPROTO_TCP && nonblock)
+		park_filler(sv[0], &req, c);
 	err = open_bridge(st, c, &req);
-	if (!err && shim_name_bind(sv[0], c) < 0)
-		ts_warn("cannot name the tunnel socket: %s", strerror(errno));
 	real.fcntl(sv[0], F_SETFL, nonblock ? O_NONBLOCK : 0);
 	if (err || swap_in(fd, sv[0], c, fdflags >= 0 && (fdflags & FD_CLOEXEC)) < 0) {
 		err = err ? err : errno;
@@ -246,9 +267,12 @@ int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type)
 	}
 	ts_dbg("fd %d: %s connect into the tunnel (%s)", fd, proto == IPPROTO_TCP ? "TCP" : "UDP",
 	       nonblock ? "non-blocking" : "blocking");
-	if (proto == IPPROTO_TCP && nonblock)
+	if (proto == IPPROTO_TCP && nonblock) {
+		shim_touch(fd, c);
 		return errno = EINPROGRESS, -1;
+	}
 	wait_for(c, &c->done);
+	shim_touch(fd, c);
 	c->connect_reported = true;
 	if (c->state == CONN_FAILED) {
 		err = c->so_error;

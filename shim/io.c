@@ -33,7 +33,7 @@ static ssize_t eof_or_reset(int fd)
 /* Before a write: a reset the application has not been told of yet. */
 bool shim_reset_pending(int fd)
 {
-	if (shim_fd_kind(fd) != SFD_TUNNEL || shim_internal)
+	if (shim_internal || !shim_tunnel_conn(fd))
 		return false;
 	return eof_or_reset(fd) < 0;
 }
@@ -136,10 +136,18 @@ SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 
 	if (!real.close)
 		shim_real_init();
+	shim_tunnel_conn(fd);
 	if (wants_strip(fd))
 		return strip_recvmsg(fd, m, flags);
 	n = real.recvmsg(fd, m, flags);
-	return n == 0 && shim_fd_kind(fd) == SFD_TUNNEL ? eof_or_reset(fd) : n;
+	if (shim_fd_kind(fd) != SFD_TUNNEL)
+		return n;
+	if (n == 0)
+		return eof_or_reset(fd);
+	/* A unix socket underneath: report the tunnel peer as the source. */
+	if (n > 0 && m->msg_name && m->msg_namelen)
+		getpeername(fd, m->msg_name, &m->msg_namelen);
+	return n;
 }
 
 SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
@@ -149,6 +157,7 @@ SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct so
 
 	if (!real.close)
 		shim_real_init();
+	shim_tunnel_conn(fd);
 	if (wants_strip(fd)) {
 		struct iovec v = { buf, len };
 		struct msghdr m = { .msg_name = addr, .msg_namelen = alen ? *alen : 0,
@@ -159,12 +168,16 @@ SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct so
 			*alen = m.msg_namelen;
 		return n;
 	}
+	socklen_t cap = alen ? *alen : 0;
+
 	n = real.recvfrom(fd, buf, len, flags, addr, alen);
 	if (n == 0 && len > 0 && shim_fd_kind(fd) == SFD_TUNNEL)
 		return eof_or_reset(fd);
 	/* A tunnelled descriptor is a unix socket: report the tunnel peer as the source. */
-	if (n >= 0 && addr && alen && shim_fd_kind(fd) == SFD_TUNNEL)
+	if (n >= 0 && addr && alen && shim_fd_kind(fd) == SFD_TUNNEL) {
+		*alen = cap;
 		getpeername(fd, addr, alen);
+	}
 	return n;
 }
 
@@ -179,6 +192,7 @@ SHIM_EXPORT ssize_t read(int fd, void *buf, size_t len)
 
 	if (!real.close)
 		shim_real_init();
+	shim_tunnel_conn(fd);
 	if (wants_strip(fd))
 		return recvfrom(fd, buf, len, 0, NULL, NULL);
 	n = real.read(fd, buf, len);

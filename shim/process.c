@@ -33,7 +33,12 @@ static void continuation_setup(void)
 	real.close_range(lo, ~0u, 0);
 	setsid();
 	shim_session_finishing();
-	ts_log_set(-1, TS_LOG_ERROR); /* stderr was the application's */
+	/* The log descriptor is a copy of the application's stderr: whoever reads that
+	 * (a pipe) must not wait for us. */
+	ts_log_set(-1, TS_LOG_ERROR);
+	if (shim_log_fd >= 0)
+		real.close(shim_log_fd);
+	shim_log_fd = -1;
 }
 
 /* Called on the way out (exit, _exit, exec): hands the stack to a continuation if it

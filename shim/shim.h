@@ -108,6 +108,8 @@ struct shim_conn {
 	int so_error;                     /* pending, for SO_ERROR (cleared on read) */
 	int end_error;                    /* why the bridge ended (ECONNRESET ...) */
 	bool started, done, ended, reset_reported, connect_reported;
+	bool named, touched;              /* shim_touch's work done */
+	int restore_sndbuf;               /* to give back after a non-blocking connect */
 	struct sockaddr_storage local, remote;
 	uint64_t id;
 	bool nodelay, keepalive, linger0;
@@ -182,6 +184,20 @@ int shim_copy_addr(const struct sockaddr_storage *ss, struct sockaddr *out, sock
 
 /* ---- connect.c ---- */
 int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type);
+void shim_touch(int fd, struct shim_conn *c);
+/* The tunnelled connection behind fd, with shim_touch's pending work done; NULL if fd
+ * is not one (cheap: one table lookup). */
+static inline struct shim_conn *shim_tunnel_conn(int fd)
+{
+	struct shim_fd *e = shim_fd_peek(fd);
+	struct shim_conn *c;
+
+	if (!e || __atomic_load_n(&e->kind, __ATOMIC_ACQUIRE) != SFD_TUNNEL || !(c = e->conn))
+		return NULL;
+	if (!c->touched)
+		shim_touch(fd, c);
+	return c;
+}
 
 /* ---- udp.c, io.c: unconnected UDP through the stack's relay ---- */
 struct shim_relay {

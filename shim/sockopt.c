@@ -60,6 +60,7 @@ static int names(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
 		return fn(fd, addr, len);
 	if (table_names(fd, addr, len, peer, &rc))
 		return rc;
+	shim_tunnel_conn(fd);
 	kind = shim_fd_kind(fd);
 	if (kind == SFD_INET)
 		return fn(fd, addr, len);
@@ -182,8 +183,10 @@ SHIM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *le
 	if (shim_internal)
 		return real.getsockopt(fd, level, name, val, len);
 	e = shim_fd_peek(fd);
-	if (e && e->kind == SFD_TUNNEL)
+	if (e && e->kind == SFD_TUNNEL) {
+		shim_tunnel_conn(fd);
 		return tunnel_getsockopt(fd, e, level, name, val, len);
+	}
 	if (e && e->kind != SFD_NONE)
 		return real.getsockopt(fd, level, name, val, len);
 	/* A descriptor from elsewhere: ask the kernel, and look closer only at unix

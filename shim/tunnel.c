@@ -34,15 +34,14 @@ static void raise_nofile(void)
 static struct ts_stack *start(void)
 {
 	struct ts_stack_options opt = { .thread_init = stack_thread_init,
-					.adopt_fd = shim_adopt_fd };
+					.adopt_fd = shim_adopt_fd,
+					.acquire = shim_session_acquire };
 	const char *scale = getenv("TUNSHIM_TIMER_SCALE");
 	char err[512];
 	struct ts_stack *st;
 
 	if (scale)
 		opt.timer_scale = strtod(scale, NULL);
-	if ((start_errno = -shim_session_acquire()))
-		return NULL;
 	raise_nofile();
 	if (ts_stack_start(&shim_cfg, &opt, &st, err, sizeof(err)) < 0) {
 		ts_err("%s: the tunnel cannot start: %s", shim_cfg.path ? shim_cfg.path : "config",

@@ -100,10 +100,11 @@ void ts_bridge_report(struct ts_bridge *b, int error)
 	if (b->reported)
 		return;
 	b->reported = true;
-	restore_caller(b);
 	local_address(b, &res.local);
+	/* The outcome is recorded before the caller's end can turn writable. */
 	if (b->ops.done)
 		b->ops.done(b->arg, &res);
+	restore_caller(b);
 }
 
 void ts_bridge_set_events(struct ts_bridge *b, uint32_t events)
@@ -230,7 +231,9 @@ void ts_bridge_start(struct ts_stack *st, struct ts_cmd *cmd)
 	b->peer = route_peer(st, &cmd->req.remote);
 	b->next = st->bridges;
 	st->bridges = b;
-	if (b->peer < 0)
+	if (st->fail_errno)
+		rc = -st->fail_errno;
+	else if (b->peer < 0)
 		rc = -ENETUNREACH;
 	else if (cmd->req.proto == IPPROTO_TCP)
 		rc = ts_bridge_tcp_open(st, b);

@@ -175,7 +175,15 @@ int ts_listen_start(struct ts_stack *st, struct ts_cmd *cmd)
 
 	if (!l)
 		return -ENOMEM;
+	if (st->fail_errno) {
+		free(l);
+		return -st->fail_errno;
+	}
 	pcb = tcp_new_ip_type(ip_type(cmd->family));
+	/* A server that listens again on its port must not be refused for the
+	 * connections of its previous listener still in TIME_WAIT. */
+	if (pcb)
+		ip_set_option(pcb, SOF_REUSEADDR);
 	if (!pcb || tcp_bind(pcb, ip_any(cmd->family), cmd->port) != ERR_OK) {
 		if (pcb)
 			tcp_abort(pcb);

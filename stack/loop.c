@@ -97,6 +97,8 @@ static int send_udp(void *ctx, const struct sockaddr *dst, socklen_t dstlen,
 {
 	struct ts_stack *st = ctx;
 
+	if (st->fail_errno)
+		return -st->fail_errno; /* another process holds this key's session */
 	if (len < MESSAGE_MINIMUM_LEN || buf[0] != MESSAGE_DATA)
 		return send_now(ctx, dst, dstlen, buf, len);
 	return pacer_send(&st->pacer, now_ns(NULL), send_now, st, dst, dstlen, buf, len);
@@ -353,6 +355,13 @@ void *ts_loop_main(void *arg)
 
 	if (st->opt.thread_init)
 		st->opt.thread_init();
+	if (st->opt.acquire) {
+		int rc = st->opt.acquire();
+
+		if (rc < 0)
+			st->fail_errno = -rc;
+	}
+	ts_gap_wait(st->gap_fd);
 	st->ev_poll.handler = commands_ready;
 	st->udp_poll.handler = udp_readable;
 	ts_loop_watch(st, st->evfd, &st->ev_poll, EPOLLIN);

@@ -142,9 +142,8 @@ int ts_stack_start(const struct wg_config *cfg, const struct ts_stack_options *o
 	}
 	if (stack_init(st, cfg, opt, err, errlen) < 0)
 		goto fail;
-	/* Before the first initiation can be sent: see hs_gap.h. */
+	/* The thread waits out the gap before its first initiation: see hs_gap.h. */
 	st->gap_fd = ts_adopt_fd(st, ts_gap_open(cfg->public_key));
-	ts_gap_wait(st->gap_fd);
 	if (start_thread(st) != 0) {
 		snprintf(err, errlen, "cannot start the stack thread");
 		goto fail;

@@ -19,6 +19,10 @@ struct ts_stack_options {
 	/* Optional: called with every descriptor the stack creates; returns the number
 	 * to use instead (the shim moves them out of the application's way). */
 	int (*adopt_fd)(int fd);
+	/* Optional: runs on the stack thread before anything is sent (the shim takes the
+	 * key's session there, possibly waiting for a previous holder, so that callers
+	 * never block on it). A negative errno fails every connection with it. */
+	int (*acquire)(void);
 };
 
 /* Resolves the peers' endpoints (host resolver), creates the UDP socket, starts the

@@ -82,6 +82,7 @@ struct ts_stack {
 	struct ts_udp_relay relay4, relay6;
 	struct ts_listener *listeners;
 	uint8_t udp_token[8];
+	int fail_errno;             /* the session could not be had: fail everything */
 	int continuation;           /* in a detached child: end when idle */
 	uint64_t linger_until;      /* continuation: give up closing at this time */
 	int parked;                 /* stopped for a detach (parent side) */

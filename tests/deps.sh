@@ -2,14 +2,18 @@
 # Checks that the Debian packages tunshim needs are installed. As root it installs
 # the missing ones (saying what); otherwise it prints the one apt-get line that would.
 #   tests/deps.sh build   what `make` needs
+#   tests/deps.sh demo    what `make demo` needs on top
 #   tests/deps.sh test    what `make test` needs on top
 set -euo pipefail
 build_pkgs=(gcc make libc6-dev libsodium-dev libb2-dev xz-utils ca-certificates)
-test_pkgs=(bats iproute2 wireguard-go wireguard-tools curl python3 socat iperf3)
+demo_pkgs=(curl python3)
+test_pkgs=(bats iproute2 wireguard-go wireguard-tools curl python3 socat iperf3 wrk
+	netcat-openbsd nginx-light util-linux)
 case "${1:-build}" in
 build) want=("${build_pkgs[@]}") ;;
+demo) want=("${build_pkgs[@]}" "${demo_pkgs[@]}") ;;
 test) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-*) echo "usage: $0 build|test" >&2; exit 2 ;;
+*) echo "usage: $0 build|demo|test" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${want[@]}"; do

@@ -73,6 +73,9 @@
 #define LWIP_TCP_SACK_OUT 1
 #define LWIP_TCP_MAX_SACK_NUM 8
 #define TCP_LISTEN_BACKLOG 1
+/* A server that closes its listener and listens again (iperf3 -s does, per test)
+ * must get its port back while the previous connections linger (SOF_REUSEADDR). */
+#define SO_REUSE 1
 #define LWIP_TCP_TIMESTAMPS 1
 #define TCP_CALCULATE_EFF_SEND_MSS 1
 /* lwIP measures RTTs and retransmission timeouts in slow-timer ticks (twice this),
