@@ -16,7 +16,8 @@
 enum shim_mode shim_mode = SHIM_OFF;
 struct wg_config shim_cfg;
 __thread int shim_internal;
-static struct allowedips routes;
+static struct allowedips routes;      /* value: peer index + 1 */
+static struct allowedips route_len;   /* the same prefixes; value: prefix length + 1 */
 
 /* The log goes to a descriptor of our own: daemons close fd 2 and reuse it for a
  * socket, and a log line must never end up inside a client's connection. */
@@ -40,14 +41,20 @@ static void log_setup(void)
 static void routes_build(void)
 {
 	allowedips_init(&routes);
+	allowedips_init(&route_len);
 	for (size_t i = 0; i < shim_cfg.n_peers; i++) {
 		const struct wg_peer_config *p = &shim_cfg.peers[i];
 
-		for (size_t j = 0; j < p->n_allowed_ips; j++)
-			allowedips_insert(&routes, p->allowed_ips[j].ip.family,
-					  p->allowed_ips[j].ip.addr, p->allowed_ips[j].cidr,
+		for (size_t j = 0; j < p->n_allowed_ips; j++) {
+			const struct wg_prefix *a = &p->allowed_ips[j];
+
+			allowedips_insert(&routes, a->ip.family, a->ip.addr, a->cidr,
 					  (void *)(uintptr_t)(i + 1));
+			allowedips_insert(&route_len, a->ip.family, a->ip.addr, a->cidr,
+					  (void *)(uintptr_t)(a->cidr + 1));
+		}
 	}
+	shim_hostroutes_load();
 }
 
 static void config_load(const char *path)
@@ -151,6 +158,10 @@ enum shim_route shim_route(const struct sockaddr *addr, socklen_t len,
 	if (shim_mode == SHIM_FAIL_CLOSED)
 		return ROUTE_BLOCK;
 	if (!allowedips_lookup(&routes, family, a) || is_endpoint(family, a))
+		return ROUTE_PASS;
+	/* The host's own, more specific routes win (its subnets under a full tunnel). */
+	if (shim_hostroute_len(family, a) >
+	    (int)(uintptr_t)allowedips_lookup(&route_len, family, a) - 1)
 		return ROUTE_PASS;
 	return ROUTE_TUNNEL;
 }

@@ -72,6 +72,10 @@ enum shim_route { ROUTE_PASS, ROUTE_TUNNEL, ROUTE_BLOCK };
  * IPv6 turned into plain IPv4 (for ROUTE_TUNNEL). */
 enum shim_route shim_route(const struct sockaddr *addr, socklen_t len,
 			   struct sockaddr_storage *out);
+/* hostroutes.c: the host's routes more specific than a default route. */
+void shim_hostroutes_load(void);
+int shim_hostroute_len(int family, const uint8_t *addr);
+
 /* True for one of the config's own Address entries (bind to it stays in the shim). */
 bool shim_is_tunnel_address(const struct sockaddr_storage *a);
 
