@@ -128,7 +128,7 @@ test: all $(UNIT_BINS) $(TOOL_BINS)
 # The README's first command: two wrapped programs talk over WireGuard, no root needed.
 demo: all
 	@tests/deps.sh demo
-	@examples/demo.sh
+	@TUNSHIM=$(BUILD)/tunshim examples/demo.sh
 
 # Benchmarks: ours against the kernel path through wireguard-go, in one run (ratios).
 bench: all $(TOOL_BINS)
