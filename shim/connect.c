@@ -137,7 +137,6 @@ static void fill_request(struct ts_bridge_req *req, const struct shim_fd *e,
 	req->proto = proto;
 	req->remote = *dst;
 	req->fd = stack_end;
-	req->restore_fd = -1;
 	if (!e)
 		return;
 	if (e->is_bound)

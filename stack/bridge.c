@@ -80,19 +80,6 @@ void ts_bridge_started(struct ts_bridge *b)
 		b->ops.started(b->arg, &res);
 }
 
-/* The caller shrank its end's send buffer (and parked filler in it) so that it would
- * not look writable before the outcome: give the buffer back. */
-static void restore_caller(struct ts_bridge *b)
-{
-	if (b->req.restore_fd <= 0)
-		return;
-	if (b->req.restore_sndbuf > 0)
-		setsockopt(b->req.restore_fd, SOL_SOCKET, SO_SNDBUF, &b->req.restore_sndbuf,
-			   sizeof(b->req.restore_sndbuf));
-	close(b->req.restore_fd);
-	b->req.restore_fd = -1;
-}
-
 void ts_bridge_report(struct ts_bridge *b, int error)
 {
 	struct ts_bridge_result res = { .error = error, .id = b->id };
@@ -104,7 +91,6 @@ void ts_bridge_report(struct ts_bridge *b, int error)
 	/* The outcome is recorded before the caller's end can turn writable. */
 	if (b->ops.done)
 		b->ops.done(b->arg, &res);
-	restore_caller(b);
 }
 
 void ts_bridge_set_events(struct ts_bridge *b, uint32_t events)
@@ -191,7 +177,6 @@ struct ts_bridge *ts_bridge_new(struct ts_stack *st, int fd)
 		return NULL;
 	b->st = st;
 	b->fd = fd;
-	b->req.restore_fd = -1;
 	b->id = ++st->next_id;
 	b->peer = -1;
 	b->reported = true;
@@ -209,8 +194,6 @@ void ts_bridge_start(struct ts_stack *st, struct ts_cmd *cmd)
 		struct ts_bridge_result res = { .error = ENOMEM };
 
 		close(cmd->req.fd);
-		if (cmd->req.restore_fd > 0)
-			close(cmd->req.restore_fd);
 		if (cmd->ops.started)
 			cmd->ops.started(cmd->arg, &res);
 		if (cmd->ops.done)

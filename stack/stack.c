@@ -202,8 +202,6 @@ int ts_bridge_open(struct ts_stack *st, const struct ts_bridge_req *req,
 
 	if (!cmd) {
 		close(req->fd);
-		if (req->restore_fd > 0)
-			close(req->restore_fd);
 		return -ENOMEM;
 	}
 	cmd->type = TS_CMD_BRIDGE;
@@ -253,15 +251,12 @@ static void open_wait_done(void *arg, const struct ts_bridge_result *res)
 int ts_bridge_open_wait(struct ts_stack *st, const struct ts_bridge_req *req,
 			struct ts_bridge_result *res)
 {
+	static const struct ts_bridge_ops ops = { .done = open_wait_done };
 	struct ts_waiter w;
 	int rc;
 
 	waiter_init(&w);
-	{
-	static const struct ts_bridge_ops ops = { .done = open_wait_done };
-
 	rc = ts_bridge_open(st, req, &ops, &w);
-	}
 	if (rc < 0)
 		return rc;
 	rc = waiter_wait(&w);

@@ -43,10 +43,6 @@ struct ts_bridge_req {
 	int fd;
 	size_t discard_bytes;            /* filler the caller wrote into its end, to drop
 					  * once the outcome is known (connect readiness) */
-	int restore_fd;                  /* > 0: a duplicate of the caller's end whose
-					  * SO_SNDBUF is set to restore_sndbuf and which is
-					  * closed once the outcome is known */
-	int restore_sndbuf;
 	bool nodelay;
 	bool keepalive;
 	int keepidle, keepintvl, keepcnt; /* seconds / count; 0 = lwIP's default */
