@@ -385,3 +385,44 @@ bench_samples() {
 	[ "${n:-0}" -ge "$BENCH_ONESHOT_N" ] ||
 		bench_note "$1: ${n:-0} of $BENCH_ONESHOT_N runs succeeded"
 }
+
+# ---- shim to shim: two wrapped programs, each the other's WireGuard peer ----
+
+BENCH_S2S_WG_PORT=51950
+BENCH_S2S_PORT=5202
+
+# Two key pairs and two complementary configs (10.98.0.1 listens, 10.98.0.2 dials it on
+# the client namespace's loopback).
+bench_s2s_setup() {
+	local d=$BENCH_TMP/s2s tunshim=$BENCH_BUILD/tunshim k1 k2 p1 p2
+	mkdir -p "$d" && chmod 700 "$d" || return
+	k1=$("$tunshim" genkey) && p1=$(echo "$k1" | "$tunshim" pubkey) || return
+	k2=$("$tunshim" genkey) && p2=$(echo "$k2" | "$tunshim" pubkey) || return
+	printf '[Interface]\nPrivateKey = %s\nAddress = 10.98.0.1/32\nListenPort = %s\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.98.0.2/32\n' \
+		"$k1" "$BENCH_S2S_WG_PORT" "$p2" >"$d/server.conf"
+	printf '[Interface]\nPrivateKey = %s\nAddress = 10.98.0.2/32\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.98.0.1/32\nEndpoint = 127.0.0.1:%s\n' \
+		"$k2" "$p1" "$BENCH_S2S_WG_PORT" >"$d/client.conf"
+	chmod 600 "$d"/*.conf
+}
+
+bench_s2s_listening() {
+	[ -n "$(ip netns exec "$TOPO_CLIENT_NS" ss -Hltn "sport = :$BENCH_S2S_PORT")" ]
+}
+
+# m_iperf_s2s [iperf3 options]: iperf3 -s wrapped with one config, iperf3 -c wrapped with
+# the other, both in the client namespace: no kernel WireGuard, no TUN anywhere.
+m_iperf_s2s() {
+	local d=$BENCH_TMP/s2s
+	bench_gap
+	topo_spawn s2s-iperf "$TOPO_CLIENT_NS" env LD_PRELOAD="$BENCH_SHIM" \
+		TUNSHIM_CONFIG="$d/server.conf" XDG_RUNTIME_DIR="$d" \
+		iperf3 -s -1 -p "$BENCH_S2S_PORT" || return
+	if topo_wait_until 5 bench_s2s_listening; then
+		bench_run iperf3-s2s 20 ip netns exec "$TOPO_CLIENT_NS" env LD_PRELOAD="$BENCH_SHIM" \
+			TUNSHIM_CONFIG="$d/client.conf" XDG_RUNTIME_DIR="$d" \
+			iperf3 -c 10.98.0.1 -p "$BENCH_S2S_PORT" -t "$BENCH_IPERF_SECS" -f m "$@" |
+			awk '/receiver/ { for (i = 2; i <= NF; i++) if ($i == "Mbits/sec") v = $(i - 1) }
+				END { if (v != "") printf "%.3f\n", v / 8 }'
+	fi
+	topo_stop s2s-iperf
+}

@@ -87,6 +87,15 @@ bench_bulk() {
 		"iperf3 upload (client sends)|MB/s"
 	bench_compare "$BENCH_IPERF_REPS" "$(bench_shim_cmd "m_iperf ours -R")" "m_iperf base -R" \
 		"iperf3 download (-R)|MB/s"
+	bench_section "iperf3 between two wrapped programs (each the other's WireGuard peer)"
+	bench_section "  against two wireguard-go with TUN devices"
+	if [ "$BENCH_SHIM_STATE" = ok ] && bench_s2s_setup; then
+		bench_compare "$BENCH_IPERF_REPS" "m_iperf_s2s" "m_iperf base" \
+			"iperf3 shim to shim | TUN to TUN|MB/s"
+	else
+		bench_compare 1 "n/a (shim not built yet)" "m_iperf base" \
+			"iperf3 shim to shim | TUN to TUN|MB/s"
+	fi
 }
 
 bench_latency() {
