@@ -179,3 +179,46 @@ relay_run() {
 	echo "# blocking: $output" >&3
 	topo_relay_up --delay 100
 }
+
+@test "SO_LINGER 0 on a tunnelled connection resets it at close; a reset by the remote reads as ECONNRESET" {
+	# A server in the server namespace that reports how each connection ended, and one
+	# that resets its clients.
+	# shellcheck disable=SC2016
+	topo_spawn linger-srv "$TOPO_SERVER_NS" "$TOPO_PYTHON" -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 7301)); s.listen(4)
+r = socket.socket(); r.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+r.bind(("0.0.0.0", 7302)); r.listen(4)
+c, _ = s.accept()
+try:
+    while c.recv(100): pass
+    print("eof", flush=True)
+except ConnectionResetError:
+    print("reset", flush=True)
+c, _ = r.accept(); c.recv(1)
+import struct
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close()
+' || return
+	topo_wait_until 5 in_server ss -Hltn "sport = :7302" | grep -q . || true
+	# shellcheck disable=SC2016
+	run shim_run "$TOPO_PYTHON" -c '
+import socket, struct, sys, time
+a = sys.argv[1]
+c = socket.create_connection((a, 7301), timeout=10)
+c.sendall(b"x"); time.sleep(0.2)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close()
+d = socket.create_connection((a, 7302), timeout=10)
+d.sendall(b"y")
+try:
+    print("read:", d.recv(10))
+except ConnectionResetError:
+    print("read: ECONNRESET")
+' "$TOPO_SERVER_V4"
+	expect_status "the wrapped client" 0
+	expect_has "the remote's reset" "read: ECONNRESET" "$output"
+	topo_wait_until 5 grep -q . "$TOPO_DIR/linger-srv.log" 2>/dev/null || true
+	run cat "$TOPO_DIR/linger-srv.log"
+	expect_has "the server after our SO_LINGER 0 close" "reset" "$output"
+	topo_stop linger-srv
+}
