@@ -130,13 +130,41 @@ void shim_touch(int fd, struct shim_conn *c)
 	pthread_mutex_unlock(&c->mu);
 }
 
-static void fill_request(struct ts_bridge_req *req, const struct shim_fd *e,
+/* A port the application bound on the wildcard before connecting is kept. */
+static void kernel_bound_port(int fd, const struct sockaddr_storage *dst,
+			      struct sockaddr_storage *local)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	in_port_t port;
+
+	if (real.getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET)
+		port = ((struct sockaddr_in *)&ss)->sin_port;
+	else if (ss.ss_family == AF_INET6)
+		port = ((struct sockaddr_in6 *)&ss)->sin6_port;
+	else
+		return;
+	if (!port)
+		return;
+	memset(local, 0, sizeof(*local));
+	local->ss_family = dst->ss_family;
+	if (dst->ss_family == AF_INET)
+		((struct sockaddr_in *)local)->sin_port = port;
+	else
+		((struct sockaddr_in6 *)local)->sin6_port = port;
+}
+
+static void fill_request(struct ts_bridge_req *req, int fd, const struct shim_fd *e,
 			 const struct sockaddr_storage *dst, int proto, int stack_end)
 {
 	memset(req, 0, sizeof(*req));
 	req->proto = proto;
 	req->remote = *dst;
 	req->fd = stack_end;
+	if (!e || !e->is_bound)
+		kernel_bound_port(fd, dst, &req->local);
 	if (!e)
 		return;
 	if (e->is_bound)
@@ -253,7 +281,7 @@ int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type)
 	c->remote = *dst;
 	shim_map_to_domain(&c->remote, c->domain);
 	c->state = CONN_CONNECTING;
-	fill_request(&req, e, dst, proto, sv[1]);
+	fill_request(&req, fd, e, dst, proto, sv[1]);
 	if (proto == IPPROTO_TCP && nonblock)
 		park_filler(sv[0], &req, c);
 	err = open_bridge(st, c, &req);

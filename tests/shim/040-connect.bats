@@ -222,3 +222,24 @@ except ConnectionResetError:
 	expect_has "the server after our SO_LINGER 0 close" "reset" "$output"
 	topo_stop linger-srv
 }
+
+@test "bind before connect is honoured: a tunnel address with a port, and a port on the wildcard" {
+	topo_spawn peer-echo "$TOPO_SERVER_NS" socat TCP-LISTEN:7303,fork,reuseaddr \
+		SYSTEM:'echo $SOCAT_PEERADDR $SOCAT_PEERPORT' || return
+	topo_wait_until 5 bash -c "[ -n \"\$(ip netns exec $TOPO_SERVER_NS ss -Hltn 'sport = :7303')\" ]" || true
+	# shellcheck disable=SC2016
+	run shim_run "$TOPO_PYTHON" -c '
+import socket, sys
+srv, me = sys.argv[1], sys.argv[2]
+for bind_to in ((me, 40011), ("0.0.0.0", 40012)):
+    s = socket.socket()
+    s.bind(bind_to)
+    s.connect((srv, 7303))
+    print("local", *s.getsockname(), "server saw", s.makefile().readline().strip())
+    s.close()
+' "$TOPO_SERVER_V4" 10.200.0.2
+	expect_status "the wrapped client" 0
+	expect_has "bound to the tunnel address" "local 10.200.0.2 40011 server saw 10.200.0.2 40011" "$output"
+	expect_has "bound to a wildcard port" "local 10.200.0.2 40012 server saw 10.200.0.2 40012" "$output"
+	topo_stop peer-echo
+}
