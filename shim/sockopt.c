@@ -232,6 +232,17 @@ static void remember_option(struct shim_fd *e, int level, int name, const void *
 			     ((const struct linger *)val)->l_linger == 0;
 }
 
+static void push_tcp_options(const struct shim_fd *e)
+{
+	struct ts_bridge_req o = { .nodelay = e->nodelay, .keepalive = e->keepalive,
+				   .keepidle = e->keepidle, .keepintvl = e->keepintvl,
+				   .keepcnt = e->keepcnt };
+	struct ts_stack *st = shim_tunnel_if_running();
+
+	if (st)
+		ts_bridge_tcp_options(st, e->conn->id, &o);
+}
+
 SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	struct shim_fd *e;
@@ -254,12 +265,20 @@ SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen
 		return rc;
 	}
 	/* A tunnelled socket: socket-level buffer and timeout options work on the unix
-	 * socket underneath; the rest is recorded (lwIP takes what it can at connect). */
+	 * socket underneath; what lwIP understands is passed on. */
 	shim_fd_lock();
 	remember_option(e, level, name, val, len);
-	if (e->conn)
+	if (e->conn) {
 		e->conn->linger0 = e->linger0;
+		e->conn->nodelay = e->nodelay;
+		e->conn->keepalive = e->keepalive;
+	}
 	shim_fd_unlock();
+	if (e->conn && e->conn->proto == IPPROTO_TCP && e->conn->id &&
+	    ((level == IPPROTO_TCP && (name == TCP_NODELAY || name == TCP_KEEPIDLE ||
+				       name == TCP_KEEPINTVL || name == TCP_KEEPCNT)) ||
+	     (level == SOL_SOCKET && name == SO_KEEPALIVE)))
+		push_tcp_options(e);
 	if (level == SOL_SOCKET && (name == SO_SNDBUF || name == SO_RCVBUF || name == SO_RCVTIMEO ||
 				    name == SO_SNDTIMEO || name == SO_RCVLOWAT || name == SO_PASSCRED))
 		return real.setsockopt(fd, level, name, val, len);

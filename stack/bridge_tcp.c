@@ -252,6 +252,10 @@ static void apply_options(struct tcp_pcb *pcb, const struct ts_bridge_req *r)
 {
 	if (r->nodelay)
 		tcp_nagle_disable(pcb);
+	else
+		tcp_nagle_enable(pcb);
+	if (!r->keepalive)
+		ip_reset_option(pcb, SOF_KEEPALIVE);
 	if (r->keepalive) {
 		ip_set_option(pcb, SOF_KEEPALIVE);
 		if (r->keepidle > 0)
@@ -310,4 +314,16 @@ void ts_bridge_tcp_adopt(struct ts_bridge *b, struct tcp_pcb *pcb)
 	tcp_sent(pcb, on_sent);
 	tcp_err(pcb, on_err);
 	update_events(b);
+}
+
+int ts_bridge_options_id(struct ts_stack *st, uint64_t id, const struct ts_bridge_req *opts)
+{
+	for (struct ts_bridge *b = st->bridges; b; b = b->next) {
+		if (b->id != id || b->dead)
+			continue;
+		if (b->tcp)
+			apply_options(b->tcp, opts);
+		return 0;
+	}
+	return -ENOENT;
 }

@@ -244,6 +244,9 @@ static void run_command(struct ts_stack *st, struct ts_cmd *cmd)
 		ts_udp_relay_drain(st);
 		ts_waiter_wake(cmd->waiter, !ts_loop_idle(st));
 		break;
+	case TS_CMD_TCPOPT:
+		ts_waiter_wake(cmd->waiter, ts_bridge_options_id(st, cmd->id, &cmd->req));
+		break;
 	case TS_CMD_LISTEN:
 		ts_waiter_wake(cmd->waiter, ts_listen_start(st, cmd));
 		break;

@@ -294,6 +294,13 @@ int ts_bridge_abort(struct ts_stack *st, uint64_t id)
 	return call(st, &cmd);
 }
 
+int ts_bridge_tcp_options(struct ts_stack *st, uint64_t id, const struct ts_bridge_req *opts)
+{
+	struct ts_cmd cmd = { .type = TS_CMD_TCPOPT, .id = id, .req = *opts };
+
+	return call(st, &cmd);
+}
+
 int ts_bridge_tcp_info(struct ts_stack *st, uint64_t id, struct ts_tcp_info *out)
 {
 	struct ts_cmd cmd = { .type = TS_CMD_INFO, .id = id, .info = out };

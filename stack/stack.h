@@ -77,6 +77,9 @@ int ts_bridge_open_wait(struct ts_stack *st, const struct ts_bridge_req *req,
 /* Resets the connection (SO_LINGER 0 on close). */
 int ts_bridge_abort(struct ts_stack *st, uint64_t id);
 
+/* TCP_NODELAY and keepalive set after the connect (req's fields; the same meaning). */
+int ts_bridge_tcp_options(struct ts_stack *st, uint64_t id, const struct ts_bridge_req *opts);
+
 /* TCP_INFO's essentials, in Linux's terms. */
 struct ts_tcp_info {
 	int state;           /* TCP_ESTABLISHED, ... (netinet/tcp.h) */

@@ -18,7 +18,7 @@ struct ts_pollable {
 	void (*handler)(struct ts_stack *st, struct ts_pollable *p, uint32_t events);
 };
 
-enum ts_cmd_type { TS_CMD_BRIDGE, TS_CMD_STATS, TS_CMD_ABORT, TS_CMD_INFO, TS_CMD_PARK, TS_CMD_BUSY, TS_CMD_LISTEN, TS_CMD_UNLISTEN };
+enum ts_cmd_type { TS_CMD_BRIDGE, TS_CMD_STATS, TS_CMD_ABORT, TS_CMD_INFO, TS_CMD_PARK, TS_CMD_BUSY, TS_CMD_LISTEN, TS_CMD_UNLISTEN, TS_CMD_TCPOPT };
 
 struct ts_cmd {
 	struct ts_cmd *next;
@@ -128,5 +128,6 @@ void ts_bridge_peer_failed(struct ts_stack *st, int peer);
 void ts_bridge_close_all(struct ts_stack *st);
 void ts_bridge_abort_id(struct ts_stack *st, uint64_t id);
 int ts_bridge_info_id(struct ts_stack *st, uint64_t id, struct ts_tcp_info *out);
+int ts_bridge_options_id(struct ts_stack *st, uint64_t id, const struct ts_bridge_req *opts);
 
 #endif
