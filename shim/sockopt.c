@@ -252,7 +252,8 @@ SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen
 	if (shim_bypass())
 		return real.setsockopt(fd, level, name, val, len);
 	e = shim_fd_peek(fd);
-	if (!e || e->kind == SFD_NONE || e->kind == SFD_INTERNAL)
+	/* An accepted tunnel client is a kernel socket: its options are the kernel's. */
+	if (!e || e->kind == SFD_NONE || e->kind == SFD_INTERNAL || e->kind == SFD_ACCEPTED)
 		return real.setsockopt(fd, level, name, val, len);
 	if (e->kind == SFD_INET) {
 		int rc = real.setsockopt(fd, level, name, val, len);

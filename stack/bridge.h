@@ -28,6 +28,8 @@ struct ts_bridge {
 	bool app_eof, remote_fin, fin_to_app;
 	/* UDP */
 	struct udp_pcb *udp;
+	/* inbound: fd is a kernel TCP socket to the application's listener */
+	bool kernel_socket;
 	/* inbound: the registry entry to remove at the end (0 = none) */
 	int inbound_family;
 	uint16_t inbound_port;

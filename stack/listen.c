@@ -134,6 +134,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 		return ERR_VAL;
 	fd = forward_socket(l->st, &l->forward, &lo);
 	if (fd >= 0 && (b = ts_bridge_new(l->st, fd))) {
+		b->kernel_socket = true;
 		ts_sockaddr_from_ip(&pcb->remote_ip, pcb->remote_port, &remote);
 		ts_sockaddr_from_ip(&pcb->local_ip, pcb->local_port, &local);
 		registry_add(b, &lo, &remote, &local);
