@@ -8,7 +8,7 @@ set -euo pipefail
 build_pkgs=(gcc make libc6-dev libsodium-dev libb2-dev xz-utils ca-certificates)
 demo_pkgs=(curl python3)
 test_pkgs=(bats iproute2 wireguard-go wireguard-tools curl python3 socat iperf3 wrk
-	netcat-openbsd nginx-light util-linux)
+	netcat-openbsd nginx-light util-linux strace dnsmasq-base bind9-dnsutils)
 case "${1:-build}" in
 build) want=("${build_pkgs[@]}") ;;
 demo) want=("${build_pkgs[@]}" "${demo_pkgs[@]}") ;;
