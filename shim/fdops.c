@@ -167,24 +167,18 @@ static int fcntl_common(int fd, int cmd, void *arg)
 	return nfd;
 }
 
-SHIM_EXPORT int fcntl(int fd, int cmd, ...)
-{
-	va_list ap;
-	void *arg;
-
-	va_start(ap, cmd);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	return fcntl_common(fd, cmd, arg);
+/* fcntl's third argument is an int or a pointer; both travel in one register. */
+#define FCNTL_ENTRY(name)						\
+SHIM_EXPORT int name(int fd, int cmd, ...)				\
+{									\
+	va_list ap;							\
+	void *arg;							\
+									\
+	va_start(ap, cmd);						\
+	arg = va_arg(ap, void *);					\
+	va_end(ap);							\
+	return fcntl_common(fd, cmd, arg);				\
 }
 
-SHIM_EXPORT int fcntl64(int fd, int cmd, ...)
-{
-	va_list ap;
-	void *arg;
-
-	va_start(ap, cmd);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	return fcntl_common(fd, cmd, arg);
-}
+FCNTL_ENTRY(fcntl)
+FCNTL_ENTRY(fcntl64)

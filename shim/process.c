@@ -144,57 +144,61 @@ static char **collect(const char *arg0, va_list ap, char *const **envp)
 		return NULL;
 	argv[0] = (char *)arg0;
 	for (size_t i = 1; i <= n; i++)
-		argv[i] = i < n ? va_arg(ap, char *) : NULL;
+		argv[i] = va_arg(ap, char *); /* the last one read is the terminating NULL */
 	if (envp)
 		*envp = va_arg(ap, char *const *);
 	return argv;
 }
 
+enum exec_kind { EXEC_V, EXEC_VP, EXEC_VE };
+
+static int exec_list(enum exec_kind kind, const char *path, const char *arg0, va_list ap)
+{
+	char *const *envp = NULL;
+	char **argv = collect(arg0, ap, kind == EXEC_VE ? &envp : NULL);
+	int rc;
+
+	if (!argv)
+		return errno = ENOMEM, -1;
+	if (kind == EXEC_V)
+		rc = execv(path, argv);
+	else if (kind == EXEC_VP)
+		rc = execvp(path, argv);
+	else
+		rc = execve(path, argv, envp);
+	free(argv);
+	return rc;
+}
+
 SHIM_EXPORT int execl(const char *path, const char *arg, ...)
 {
 	va_list ap;
-	char **argv;
 	int rc;
 
 	va_start(ap, arg);
-	argv = collect(arg, ap, NULL);
+	rc = exec_list(EXEC_V, path, arg, ap);
 	va_end(ap);
-	if (!argv)
-		return errno = ENOMEM, -1;
-	rc = execv(path, argv);
-	free(argv);
 	return rc;
 }
 
 SHIM_EXPORT int execlp(const char *file, const char *arg, ...)
 {
 	va_list ap;
-	char **argv;
 	int rc;
 
 	va_start(ap, arg);
-	argv = collect(arg, ap, NULL);
+	rc = exec_list(EXEC_VP, file, arg, ap);
 	va_end(ap);
-	if (!argv)
-		return errno = ENOMEM, -1;
-	rc = execvp(file, argv);
-	free(argv);
 	return rc;
 }
 
 SHIM_EXPORT int execle(const char *path, const char *arg, ...)
 {
 	va_list ap;
-	char **argv;
-	char *const *envp = NULL;
 	int rc;
 
 	va_start(ap, arg);
-	argv = collect(arg, ap, &envp);
+	rc = exec_list(EXEC_VE, path, arg, ap);
 	va_end(ap);
-	if (!argv)
-		return errno = ENOMEM, -1;
-	rc = execve(path, argv, envp);
-	free(argv);
 	return rc;
 }
