@@ -53,7 +53,7 @@ STACK_LIB := $(OBJ)/libtsstack.a
 
 # Everything in libtunshim.so is static and hidden; only interposed libc names are exported.
 SO_LDFLAGS := -shared -Wl,--exclude-libs,ALL -Wl,-z,defs -Wl,-z,now
-SO_LIBS := -Wl,-Bstatic $(LDLIBS_CRYPTO) -Wl,-Bdynamic -ldl -lpthread
+SO_LIBS := -Wl,-Bstatic $(LDLIBS_CRYPTO) -Wl,-Bdynamic -ldl -lpthread -lresolv
 
 .PHONY: all deps test unit interop bench demo clean
 all: $(BUILD)/libtunshim.so $(BUILD)/tunshim
@@ -102,10 +102,15 @@ $(BUILD)/tunshim: shim/wrapper.c $(wildcard shim/*.h)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) -fPIE -o $@ $< -Wl,-Bstatic -lsodium -Wl,-Bdynamic $(SAN_LDFLAGS)
 
+# Unit tests of shim pieces that stand alone: the sources they link, and libresolv.
+$(TESTBIN)/test_dns: shim/dns.c shim/dns_send.c shim/hosts.c shim/dns.h
+$(TESTBIN)/test_dns: UNIT_LIBS := -lresolv
+
 $(TESTBIN)/%: tests/unit/%.c tests/unit/check.h $(STACK_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(STACK_CFLAGS) -Itests/unit -o $@ $< $(STACK_LIB) $(LDLIBS_CRYPTO) -lpthread $(SAN_LDFLAGS)
+	$(Q)$(CC) $(STACK_CFLAGS) -Itests/unit -Ishim -o $@ $< $(filter shim/%.c,$^) $(STACK_LIB) \
+		$(LDLIBS_CRYPTO) $(UNIT_LIBS) -lpthread $(SAN_LDFLAGS)
 
 $(TESTBIN)/tools/%: tests/tools/%.c $(STACK_LIB)
 	@mkdir -p $(dir $@)

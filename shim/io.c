@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include <sodium.h>
+#include "dns.h"
 #include "shim.h"
 
 #define DGRAM_MAX (65536 + sizeof(struct ts_udp_frame))
@@ -101,6 +102,7 @@ static ssize_t strip_recvmsg(int fd, struct msghdr *m, int flags)
 	ssize_t n;
 	size_t plen, got;
 	struct shim_fd *e = shim_fd_peek(fd);
+	socklen_t cap = m->msg_namelen;
 
 	if (!dgram_buf && !(dgram_buf = malloc(DGRAM_MAX)))
 		return errno = ENOMEM, -1;
@@ -124,6 +126,7 @@ static ssize_t strip_recvmsg(int fd, struct msghdr *m, int flags)
 	if (m->msg_name) {
 		memcpy(m->msg_name, &src, m->msg_namelen < in.msg_namelen ? m->msg_namelen : in.msg_namelen);
 		m->msg_namelen = in.msg_namelen;
+		shim_dns_unredirect(fd, m->msg_name, cap, &m->msg_namelen); /* dns_redirect.c */
 	}
 	m->msg_controllen = in.msg_controllen;
 	m->msg_flags = in.msg_flags | (got < plen ? MSG_TRUNC : 0);
@@ -132,6 +135,7 @@ static ssize_t strip_recvmsg(int fd, struct msghdr *m, int flags)
 
 SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 {
+	socklen_t cap = m ? m->msg_namelen : 0;
 	ssize_t n;
 
 	if (!real.close)
@@ -140,13 +144,19 @@ SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 	if (wants_strip(fd))
 		return strip_recvmsg(fd, m, flags);
 	n = real.recvmsg(fd, m, flags);
-	if (shim_fd_kind(fd) != SFD_TUNNEL)
+	if (shim_fd_kind(fd) != SFD_TUNNEL) {
+		if (n >= 0 && m->msg_name) /* dns_redirect.c */
+			shim_dns_unredirect(fd, m->msg_name, cap, &m->msg_namelen);
 		return n;
+	}
 	if (n == 0)
 		return eof_or_reset(fd);
-	/* A unix socket underneath: report the tunnel peer as the source. */
-	if (n > 0 && m->msg_name && m->msg_namelen)
+	/* A unix socket underneath: report the tunnel peer as the source. The kernel
+	 * set msg_namelen to 0 (the stack's end has no name): the caller's size counts. */
+	if (n > 0 && m->msg_name && cap) {
+		m->msg_namelen = cap;
 		getpeername(fd, m->msg_name, &m->msg_namelen);
+	}
 	return n;
 }
 
@@ -177,6 +187,8 @@ SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct so
 	if (n >= 0 && addr && alen && shim_fd_kind(fd) == SFD_TUNNEL) {
 		*alen = cap;
 		getpeername(fd, addr, alen);
+	} else if (n >= 0 && addr && alen) {
+		shim_dns_unredirect(fd, addr, cap, alen); /* dns_redirect.c */
 	}
 	return n;
 }

@@ -4,6 +4,7 @@
 #ifndef TS_SHIM_H
 #define TS_SHIM_H
 
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -134,6 +135,9 @@ struct shim_fd {
 	bool loopback_bound;              /* bound to a tunnel address: kernel binding on lo */
 	uint64_t listen_id;               /* listening in the tunnel too */
 	struct sockaddr_storage acc_remote, acc_local; /* SFD_ACCEPTED */
+	/* dns_redirect.c: the resolv.conf nameserver the program addressed (a
+	 * sockaddr_in or sockaddr_in6 as it gave it; family 0 when none) */
+	struct sockaddr_in6 dns_shown;
 };
 
 /* The entry for fd, or NULL; never allocates (a cheap lookup on every call). */

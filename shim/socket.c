@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include "dns.h"
 #include "log.h"
 #include "shim.h"
 
@@ -46,13 +47,17 @@ static int socket_type(int fd)
 
 SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-	struct sockaddr_storage dst;
+	struct sockaddr_storage dst, dns;
 	int type;
 
 	if (!real.close)
 		shim_real_init();
 	if (shim_bypass())
 		return real.connect(fd, addr, len);
+	/* dns_redirect.c: a query of the program's own to the host's nameserver goes to
+	 * the tunnel's DNS instead. */
+	if (shim_dns_redirect(fd, &addr, &len, &dns) < 0)
+		return -1;
 	switch (shim_route(addr, len, &dst)) {
 	case ROUTE_PASS:
 		if (shim_fd_kind(fd) == SFD_TUNNEL)

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include "dns.h"
 #include "log.h"
 #include "shim.h"
 
@@ -92,7 +93,12 @@ SHIM_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 
 SHIM_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	return names(fd, addr, len, true);
+	socklen_t cap = len ? *len : 0;
+	int rc = names(fd, addr, len, true);
+
+	if (rc == 0) /* dns_redirect.c: the nameserver the program addressed */
+		shim_dns_unredirect(fd, addr, cap, len);
+	return rc;
 }
 
 static int put_int(void *val, socklen_t *len, int v)

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/uio.h>
+#include "dns.h"
 #include "log.h"
 #include "shim.h"
 
@@ -137,11 +138,15 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 			   const struct sockaddr *addr, socklen_t alen)
 {
 	struct iovec v = { (void *)buf, len };
+	struct sockaddr_storage dns;
 	ssize_t n;
 
 	if (!real.close)
 		shim_real_init();
 	if (shim_reset_pending(fd))
+		return -1;
+	/* dns_redirect.c: a query to the host's nameserver goes to the tunnel's DNS. */
+	if (!shim_bypass() && shim_dns_redirect(fd, &addr, &alen, &dns) < 0)
 		return -1;
 	if (shim_bypass() || (n = route_dgram(fd, &v, 1, flags, addr, alen)) == -2)
 		return real.sendto(fd, buf, len, flags, addr, alen);
@@ -150,12 +155,26 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 
 SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
+	const struct sockaddr *to = m ? m->msg_name : NULL;
+	socklen_t tolen = m ? m->msg_namelen : 0;
+	struct sockaddr_storage dns;
+	struct msghdr redirected;
 	ssize_t n;
+	int r;
 
 	if (!real.close)
 		shim_real_init();
 	if (shim_reset_pending(fd))
 		return -1;
+	/* dns_redirect.c: a query to the host's nameserver goes to the tunnel's DNS. */
+	if (!shim_bypass() && (r = shim_dns_redirect(fd, &to, &tolen, &dns))) {
+		if (r < 0)
+			return -1;
+		redirected = *m;
+		redirected.msg_name = (void *)to;
+		redirected.msg_namelen = tolen;
+		m = &redirected;
+	}
 	if (shim_bypass() || !m ||
 	    (n = route_dgram(fd, m->msg_iov, m->msg_iovlen, flags, m->msg_name,
 			     m->msg_namelen)) == -2)

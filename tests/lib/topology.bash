@@ -468,9 +468,129 @@ topo_down_dir() {
 		done <"$dir/netns"
 	fi
 	[ ! -f "$dir/sockets" ] || xargs rm -f <"$dir/sockets"
+	topo_etc_netns_down "$dir"
 	rm -rf "$dir"
 	[ -z "${TOPO_REGISTRY:-}" ] || rm -f "$TOPO_REGISTRY/${dir##*/}"
 	return 0
+}
+
+# ---- DNS (topo_dns_up) ----
+#
+#   server netns: dnsmasq on $TOPO_SERVER_V4:53 and [$TOPO_SERVER_V6]:53, UDP and TCP. It
+#     knows only the names of $TOPO_DIR/dns-hosts under $TOPO_DNS_DOMAIN (NXDOMAIN for
+#     other names there and for other private reverse names, REFUSED elsewhere: it has
+#     no upstream) and their reverse names:
+#       web      A $TOPO_SERVER_V4, AAAA $TOPO_SERVER_V6
+#       v6only   AAAA $TOPO_DNS_V6ONLY
+#       many     $TOPO_DNS_MANY A records: over UDP without EDNS the answer is truncated
+#       alias -> alias2 -> web   a CNAME chain
+#   client netns: a decoy dnsmasq on $TOPO_DNS_DECOY:53, the only nameserver of the
+#     namespace's resolv.conf (/etc/netns/$TOPO_CLIENT_NS/resolv.conf, mounted over
+#     /etc/resolv.conf by `ip netns exec`). It knows no names (REFUSED) and logs every
+#     query in $TOPO_DIR/dns-decoy.log: a query that leaked past the tunnel shows there. The
+#     namespace's /etc/hosts (mounted the same way) has localhost and one name of its
+#     own, $TOPO_DNS_HOSTS_NAME (-> 10.200.0.1), which the DNS server does not know.
+#     A second dnsmasq, $TOPO_DNS_LOCAL:53 on the same loopback, knows the same names:
+#     a `DNS =` server outside AllowedIPs, reached over the host network.
+#   $TOPO_DNS_DEAD: an address inside AllowedIPs where nobody answers (a dead server).
+#
+# topo_dns_conf NAME DNS-VALUE writes a client config with `DNS = DNS-VALUE`.
+
+TOPO_DNS_DOMAIN=tunnel.test
+TOPO_DNS_DEAD=10.200.0.53
+TOPO_DNS_DECOY=127.0.0.53
+TOPO_DNS_LOCAL=127.0.0.54
+TOPO_DNS_V6ONLY=fd00:200::5
+TOPO_DNS_MANY=60
+TOPO_DNS_HOSTS_NAME=hostsfile.$TOPO_DNS_DOMAIN
+
+topo_dns_hosts() {
+	local d=$TOPO_DNS_DOMAIN i
+	echo "$TOPO_SERVER_V4 web.$d"
+	echo "$TOPO_SERVER_V6 web.$d"
+	echo "$TOPO_DNS_V6ONLY v6only.$d"
+	for ((i = 1; i <= TOPO_DNS_MANY; i++)); do
+		echo "10.200.1.$i many.$d"
+	done
+}
+
+# topo_dnsmasq NAME NETNS LISTEN-ADDRESS... -- MORE-OPTIONS...: a dnsmasq that logs
+# every query to $TOPO_DIR/NAME.log, ready when it has bound its port.
+topo_dnsmasq() {
+	local name=$1 ns=$2 a=
+	local -a args=(--keep-in-foreground --conf-file=/dev/null --user=root --group=root
+		--pid-file= --no-resolv --no-hosts --no-poll --bind-interfaces --port=53
+		--log-queries --log-facility=-)
+	shift 2
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		args+=(--listen-address="$1")
+		a=$1
+		shift
+	done
+	[ $# -eq 0 ] || shift
+	topo_spawn "$name" "$ns" dnsmasq "${args[@]}" "$@" || return
+	topo_wait_until 10 topo_tcp_bound "$ns" "$a" 53 ||
+		topo_fail "dnsmasq $name did not start: $(tail -n 3 "$TOPO_DIR/$name.log")"
+}
+
+# topo_tcp_bound NETNS ADDR PORT: something listens there.
+topo_tcp_bound() {
+	local a=$2
+	[[ $a != *:* ]] || a="[$a]"
+	ip netns exec "$1" ss -Hltn | awk '{ print $4 }' | grep -qxF "$a:$3"
+}
+
+# Files under /etc/netns/NS/ that `ip netns exec NS` mounts over /etc; recorded so that
+# topo_down removes them.
+topo_etc_netns() {
+	local ns=$1 file=$2 dir=/etc/netns/$1
+	mkdir -p "$dir" || return
+	grep -qxF "$dir" "$TOPO_DIR/etc-netns" 2>/dev/null || echo "$dir" >>"$TOPO_DIR/etc-netns"
+	cat >"$dir/$file"
+}
+
+topo_etc_netns_down() {
+	local d
+	[ -f "$1/etc-netns" ] || return 0
+	while read -r d; do
+		case $d in
+		/etc/netns/*/* | *..*) ;;
+		/etc/netns/?*) rm -rf -- "$d" ;;
+		esac
+	done <"$1/etc-netns"
+}
+
+topo_dns_up() {
+	local -a names=(--addn-hosts="$TOPO_DIR/dns-hosts" --local="/$TOPO_DNS_DOMAIN/" --bogus-priv
+		--cname="alias.$TOPO_DNS_DOMAIN,alias2.$TOPO_DNS_DOMAIN"
+		--cname="alias2.$TOPO_DNS_DOMAIN,web.$TOPO_DNS_DOMAIN")
+	command -v dnsmasq >/dev/null ||
+		topo_fail "dnsmasq is missing (tests/deps.sh test installs dnsmasq-base)" || return
+	topo_dns_hosts >"$TOPO_DIR/dns-hosts"
+	topo_dnsmasq dns "$TOPO_SERVER_NS" "$TOPO_SERVER_V4" "$TOPO_SERVER_V6" -- "${names[@]}" ||
+		return
+	echo "nameserver $TOPO_DNS_DECOY" | topo_etc_netns "$TOPO_CLIENT_NS" resolv.conf || return
+	printf '127.0.0.1 localhost\n::1 localhost ip6-localhost\n10.200.0.1 %s\n' \
+		"$TOPO_DNS_HOSTS_NAME" | topo_etc_netns "$TOPO_CLIENT_NS" hosts || return
+	topo_dnsmasq dns-decoy "$TOPO_CLIENT_NS" "$TOPO_DNS_DECOY" || return
+	topo_dnsmasq dns-local "$TOPO_CLIENT_NS" "$TOPO_DNS_LOCAL" -- "${names[@]}" || return
+	TOPO_DNS_LOG=$TOPO_DIR/dns.log
+	TOPO_DNS_LOCAL_LOG=$TOPO_DIR/dns-local.log
+	TOPO_DNS_DECOY_LOG=$TOPO_DIR/dns-decoy.log
+	export "${!TOPO_@}"
+	topo_save_env
+}
+
+# The queries a dnsmasq logged (one line each).
+topo_dns_queries() {
+	grep -c ' query\[' "$1" || true
+}
+
+# topo_dns_conf NAME DNS-VALUE: $TOPO_CONF with `DNS = DNS-VALUE`, as $TOPO_DIR/NAME.conf
+# (in TOPO_NEW_CONF).
+topo_dns_conf() {
+	TOPO_NEW_CONF=$TOPO_DIR/$1.conf
+	(umask 077 && sed "/^Address = /a DNS = $2" "$TOPO_CONF" >"$TOPO_NEW_CONF")
 }
 
 # uapi_get [SOCKET]: the UAPI `get` dump of wireguard-go (default: the server's).
