@@ -262,3 +262,12 @@ int wg_device_route_peer_count(struct wg_device *dev)
 {
 	return (int)dev->n_peers;
 }
+
+void wg_device_set_endpoint(struct wg_device *dev, int peer_index, const struct sockaddr *sa,
+			    socklen_t len)
+{
+	struct wg_peer *peer = peer_at(dev, peer_index);
+
+	if (peer)
+		wg_peer_set_endpoint(peer, sa, len);
+}

@@ -59,6 +59,9 @@ int wg_device_send(struct wg_device *dev, const uint8_t *pkt, size_t len);
 /* Peer index (config order) whose AllowedIPs cover dst (family AF_INET/AF_INET6), or -1. */
 int wg_device_route(struct wg_device *dev, int family, const uint8_t *dst);
 int wg_device_route_peer_count(struct wg_device *dev);
+/* A new endpoint for a peer (its Endpoint hostname resolved again). */
+void wg_device_set_endpoint(struct wg_device *dev, int peer_index, const struct sockaddr *sa,
+			    socklen_t len);
 /* Starts a handshake to peer now if it has no current session (idempotent). */
 void wg_device_connect_peer(struct wg_device *dev, int peer_index);
 bool wg_device_peer_has_session(struct wg_device *dev, int peer_index);

@@ -204,8 +204,10 @@ int ts_udp_open(struct ts_stack *st, const struct wg_config *cfg, char *err, siz
 
 static void peer_event(void *ctx, int peer, int event)
 {
-	if (event == WG_PEER_HANDSHAKE_FAILED)
-		ts_bridge_peer_failed(ctx, peer);
+	if (event != WG_PEER_HANDSHAKE_FAILED)
+		return;
+	ts_bridge_peer_failed(ctx, peer);
+	ts_endpoint_reresolve(ctx, peer);
 }
 
 struct wg_device *ts_device_create(struct ts_stack *st, const struct wg_config *cfg,
@@ -246,6 +248,9 @@ static void run_command(struct ts_stack *st, struct ts_cmd *cmd)
 		break;
 	case TS_CMD_TCPOPT:
 		ts_waiter_wake(cmd->waiter, ts_bridge_options_id(st, cmd->id, &cmd->req));
+		break;
+	case TS_CMD_ENDPOINT:
+		ts_endpoint_update(st, cmd);
 		break;
 	case TS_CMD_LISTEN:
 		ts_waiter_wake(cmd->waiter, ts_listen_start(st, cmd));

@@ -1,7 +1,6 @@
 /* Starting and stopping the stack, and the command queue that application threads
  * use to reach the stack thread. */
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,23 +21,28 @@ struct wg_device *ts_device_create(struct ts_stack *st, const struct wg_config *
 static int resolve_endpoint(const struct wg_peer_config *p, struct sockaddr_storage *out,
 			    char *err, size_t errlen)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *res;
-	char port[8];
-	int rc;
-
 	memset(out, 0, sizeof(*out));
 	if (!p->endpoint_host)
 		return 0;
-	snprintf(port, sizeof(port), "%u", p->endpoint_port);
-	rc = getaddrinfo(p->endpoint_host, port, &hints, &res);
-	if (rc != 0) {
-		snprintf(err, errlen, "cannot resolve Endpoint \"%s\": %s", p->endpoint_host,
-			 gai_strerror(rc));
+	return ts_endpoint_resolve(p->endpoint_host, p->endpoint_port, out, err, errlen);
+}
+
+/* Endpoint hostnames are kept to resolve them again when a peer stops answering. */
+static int keep_hostnames(struct ts_stack *st, const struct wg_config *cfg)
+{
+	st->n_peers = cfg->n_peers;
+	st->ep_host = calloc(cfg->n_peers + 1, sizeof(*st->ep_host));
+	st->ep_port = calloc(cfg->n_peers + 1, sizeof(*st->ep_port));
+	st->ep_resolving = calloc(cfg->n_peers + 1, sizeof(*st->ep_resolving));
+	if (!st->ep_host || !st->ep_port || !st->ep_resolving)
 		return -1;
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		const char *h = cfg->peers[i].endpoint_host;
+
+		st->ep_port[i] = cfg->peers[i].endpoint_port;
+		if (h && !(st->ep_host[i] = strdup(h)))
+			return -1;
 	}
-	memcpy(out, res->ai_addr, res->ai_addrlen);
-	freeaddrinfo(res);
 	return 0;
 }
 
@@ -75,6 +79,11 @@ static void stack_free(struct ts_stack *st)
 	if (st->gap_fd >= 0)
 		close(st->gap_fd);
 	allowedips_free(&st->routes);
+	for (size_t i = 0; st->ep_host && i < st->n_peers; i++)
+		free(st->ep_host[i]);
+	free(st->ep_host);
+	free(st->ep_port);
+	free(st->ep_resolving);
 	free(st->rxbufs);
 	pthread_mutex_destroy(&st->qmu);
 	free(st);
@@ -104,7 +113,8 @@ static int stack_init(struct ts_stack *st, const struct wg_config *cfg,
 	for (size_t i = 0; i < cfg->n_peers; i++)
 		if (resolve_endpoint(&cfg->peers[i], &eps[i], err, errlen) < 0)
 			return free(eps), -1;
-	if (build_routes(st, cfg) < 0 || ts_udp_open(st, cfg, err, errlen) < 0)
+	if (build_routes(st, cfg) < 0 || keep_hostnames(st, cfg) < 0 ||
+	    ts_udp_open(st, cfg, err, errlen) < 0)
 		return free(eps), -1;
 	ts_udp_relay_setup(st);
 	st->dev = ts_device_create(st, cfg, eps, scale);
@@ -172,7 +182,7 @@ void ts_stack_stop(struct ts_stack *st)
 	stack_free(st);
 }
 
-static void submit(struct ts_stack *st, struct ts_cmd *cmd)
+void ts_stack_submit(struct ts_stack *st, struct ts_cmd *cmd)
 {
 	pthread_mutex_lock(&st->qmu);
 	if (st->qtail)
@@ -209,7 +219,7 @@ int ts_bridge_open(struct ts_stack *st, const struct ts_bridge_req *req,
 	if (ops)
 		cmd->ops = *ops;
 	cmd->arg = arg;
-	submit(st, cmd);
+	ts_stack_submit(st, cmd);
 	return 0;
 }
 
@@ -276,7 +286,7 @@ static int call(struct ts_stack *st, struct ts_cmd *proto)
 	*cmd = *proto;
 	waiter_init(&w);
 	cmd->waiter = &w;
-	submit(st, cmd);
+	ts_stack_submit(st, cmd);
 	return waiter_wait(&w);
 }
 

@@ -18,7 +18,7 @@ struct ts_pollable {
 	void (*handler)(struct ts_stack *st, struct ts_pollable *p, uint32_t events);
 };
 
-enum ts_cmd_type { TS_CMD_BRIDGE, TS_CMD_STATS, TS_CMD_ABORT, TS_CMD_INFO, TS_CMD_PARK, TS_CMD_BUSY, TS_CMD_LISTEN, TS_CMD_UNLISTEN, TS_CMD_TCPOPT };
+enum ts_cmd_type { TS_CMD_BRIDGE, TS_CMD_STATS, TS_CMD_ABORT, TS_CMD_INFO, TS_CMD_PARK, TS_CMD_BUSY, TS_CMD_LISTEN, TS_CMD_UNLISTEN, TS_CMD_TCPOPT, TS_CMD_ENDPOINT };
 
 struct ts_cmd {
 	struct ts_cmd *next;
@@ -79,6 +79,10 @@ struct ts_stack {
 	int gap_fd;                 /* hs_gap.h record, or -1 */
 	struct pacer pacer;         /* outer data packets */
 	struct ts_stack_options opt;
+	char **ep_host;             /* per peer: the Endpoint hostname to resolve again */
+	uint16_t *ep_port;
+	int *ep_resolving;          /* a resolver thread is out for this peer */
+	size_t n_peers;
 	struct ts_udp_relay relay4, relay6;
 	struct ts_listener *listeners;
 	uint8_t udp_token[8];
@@ -109,6 +113,12 @@ void ts_udp_relay_drain(struct ts_stack *st);
 
 /* stack.c */
 int ts_adopt_fd(struct ts_stack *st, int fd);
+void ts_stack_submit(struct ts_stack *st, struct ts_cmd *cmd);
+/* endpoint.c */
+void ts_endpoint_reresolve(struct ts_stack *st, int peer);
+void ts_endpoint_update(struct ts_stack *st, struct ts_cmd *cmd);
+int ts_endpoint_resolve(const char *host, uint16_t port, struct sockaddr_storage *out,
+			char *err, size_t errlen);
 
 /* loop.c */
 void ts_loop_watch(struct ts_stack *st, int fd, struct ts_pollable *p, uint32_t events);
