@@ -104,6 +104,29 @@ static bool is_nameserver(const struct dns_addr *a)
 
 /* The first `DNS =` server, port 53, as a socket of family can address it (an IPv6
  * socket reaches an IPv4 server through its mapped address). */
+/* An IPv4 socket asking an IPv4 nameserver when the tunnel's DNS is IPv6 only (the
+ * provider shape): the tunnel carries the query all the same, and the answer is
+ * shown as coming from the address the program asked. */
+static bool ipv6_in_tunnel(struct sockaddr_storage *out)
+{
+	struct sockaddr_storage norm;
+
+	for (size_t i = 0; i < shim_cfg.n_dns; i++) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)out;
+
+		if (shim_cfg.dns[i].family != AF_INET6)
+			continue;
+		memset(out, 0, sizeof(*out));
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(53);
+		memcpy(&s6->sin6_addr, shim_cfg.dns[i].addr, 16);
+		if (shim_route((struct sockaddr *)out, sizeof(*s6), &norm) == ROUTE_TUNNEL)
+			return true;
+	}
+	memset(out, 0, sizeof(*out));
+	return false;
+}
+
 static bool target_for(int family, struct sockaddr_storage *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -132,7 +155,7 @@ static bool target_for(int family, struct sockaddr_storage *out)
 			return true;
 		}
 	}
-	return false;
+	return family == AF_INET && ipv6_in_tunnel(out);
 }
 
 static bool redirecting(void)

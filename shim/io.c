@@ -25,7 +25,8 @@ static ssize_t eof_or_reset(int fd)
 	struct shim_fd *e = shim_fd_peek(fd);
 	struct shim_conn *c = e && e->kind == SFD_TUNNEL ? e->conn : NULL;
 
-	if (c && c->proto == IPPROTO_TCP && c->end_error == ECONNRESET &&
+	if (c && c->proto == IPPROTO_TCP &&
+	    __atomic_load_n(&c->end_error, __ATOMIC_ACQUIRE) == ECONNRESET &&
 	    !__atomic_exchange_n(&c->reset_reported, true, __ATOMIC_ACQ_REL))
 		return errno = ECONNRESET, -1;
 	return 0;

@@ -74,7 +74,8 @@ ssize_t shim_udp_send_tunnel(int fd, struct shim_fd *e, const struct iovec *iov,
 
 	if (iovlen >= UIO_MAXIOV)
 		return errno = EMSGSIZE, -1;
-	if (dst->ss_family == AF_INET6 && e->domain == AF_INET)
+	/* An IPv4 socket reaches an IPv6 address only as a redirected DNS query. */
+	if (dst->ss_family == AF_INET6 && e->domain == AF_INET && !e->dns_shown.sin6_family)
 		return errno = EAFNOSUPPORT, -1;
 	if (relay_for(e->domain, &r) < 0 || ensure_bound(fd, e->domain) < 0)
 		return -1;

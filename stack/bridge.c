@@ -126,19 +126,28 @@ bool ts_bridge_discard(struct ts_bridge *b)
 /* Ends the bridge: the fd is closed now, the memory freed at the next reap. */
 void ts_bridge_finish(struct ts_bridge *b)
 {
+	bool failed_connect = !b->reported;
+
 	if (b->dead)
 		return;
 	ts_bridge_report(b, b->fail_errno ? b->fail_errno : ECONNABORTED);
+	/* A failed connect turns the caller's end writable before it sees the hang-up,
+	 * as a kernel socket reports OUT with ERR and HUP; without this the first
+	 * edge-triggered event could lack EPOLLOUT. */
+	if (failed_connect)
+		ts_bridge_discard(b);
 	ts_bridge_set_events(b, 0);
 	b->dead = true;
 	if (b->to_app)
 		pbuf_free(b->to_app);
 	b->to_app = NULL;
+	/* The reason is recorded before the application can see the end (EOF), so a
+	 * read that wakes on it can already report a reset. */
+	if (b->ops.ended)
+		b->ops.ended(b->arg, b->fail_errno);
 	close(b->fd);
 	b->fd = -1;
 	ts_inbound_forget(b);
-	if (b->ops.ended)
-		b->ops.ended(b->arg, b->fail_errno);
 }
 
 void ts_bridge_reap(struct ts_stack *st)

@@ -669,3 +669,85 @@ topo_diag() {
 		[ "$f" = "$TOPO_WG_LOG" ] || topo_tail 8 "$f"
 	done
 }
+
+# ---- Provider shapes (topo_prov_*) ----
+#
+#   A platform's private IPv6 network, $TOPO_PROV_ULA::/48, behind the server peer
+#   (topo_prov_ula_up), shaped like examples/provider-ipv6.conf:
+#     server netns, on $TOPO_WG_IF (with nodad):
+#       $TOPO_PROV_GW/120        the gateway side of the client's /120 (the route back)
+#       $TOPO_PROV_DNS/128       dnsmasq: the names of $TOPO_DIR/prov-hosts, AAAA only;
+#                                NXDOMAIN for every other name, as a recursive resolver
+#                                answers for a name that does not exist ($TOPO_DIR/prov-dns.log)
+#       $TOPO_PROV_WEB/128       a service of another /120: web.svc.internal; the HTTP
+#                                server on [::]:$TOPO_HTTP_PORT answers there
+#     client: $TOPO_PROV_CLIENT/120, a key of its own (topo_prov_ula_conf).
+#   topo_prov_silent ADDR: packets to ADDR leave the client's loopback and vanish (a
+#     gateway that went away), with no error to the sender.
+#   topo_prov_hosts LINE...: the client namespace's /etc/hosts, rewritten in place.
+
+TOPO_PROV_ULA=fd7a:115c:a1e0
+TOPO_PROV_PREFIX=$TOPO_PROV_ULA::/48
+TOPO_PROV_DNS=$TOPO_PROV_ULA::3
+TOPO_PROV_GW=$TOPO_PROV_ULA:a7b:9c3:0:a:101
+TOPO_PROV_CLIENT=$TOPO_PROV_ULA:a7b:9c3:0:a:102
+TOPO_PROV_WEB=$TOPO_PROV_ULA:b00::80
+TOPO_PROV_SUFFIX=internal
+TOPO_PROV_WEB_NAME=web.svc.$TOPO_PROV_SUFFIX
+
+topo_prov_ula_up() {
+	local ns=$TOPO_SERVER_NS dev=$TOPO_WG_IF
+	ip -n "$ns" addr add "$TOPO_PROV_GW/120" dev "$dev" nodad || return
+	ip -n "$ns" addr add "$TOPO_PROV_DNS/128" dev "$dev" nodad || return
+	ip -n "$ns" addr add "$TOPO_PROV_WEB/128" dev "$dev" nodad || return
+	echo "$TOPO_PROV_WEB $TOPO_PROV_WEB_NAME" >"$TOPO_DIR/prov-hosts"
+	# --local=/#/: every name is local, so a name not in the file is NXDOMAIN.
+	topo_dnsmasq prov-dns "$ns" "$TOPO_PROV_DNS" -- --addn-hosts="$TOPO_DIR/prov-hosts" \
+		--local=/#/ || return
+	TOPO_PROV_DNS_LOG=$TOPO_DIR/prov-dns.log
+	export "${!TOPO_@}"
+	topo_save_env
+}
+
+# topo_prov_ula_conf NAME ENDPOINT: a new key for the server peer with $TOPO_PROV_CLIENT,
+# and its config $TOPO_DIR/NAME.conf in the platform's shape (TOPO_NEW_CONF, TOPO_NEW_PUB).
+topo_prov_ula_conf() {
+	local name=$1 pub conf=$TOPO_DIR/$1.conf
+	pub=$(topo_genkey "$name") || return
+	wg set "$TOPO_WG_IF" peer "$pub" allowed-ips "$TOPO_PROV_CLIENT/128" || return
+	(
+		umask 077
+		{
+			echo "[Interface]"
+			echo "PrivateKey = $(cat "$TOPO_DIR/$name.key")"
+			echo "Address = $TOPO_PROV_CLIENT/120"
+			echo "DNS = $TOPO_PROV_DNS, $TOPO_PROV_SUFFIX"
+			echo
+			echo "[Peer]"
+			echo "PublicKey = $TOPO_SERVER_PUB"
+			echo "AllowedIPs = $TOPO_PROV_PREFIX"
+			echo "Endpoint = $2"
+			echo "PersistentKeepalive = 15"
+		} >"$conf"
+	)
+	TOPO_NEW_CONF=$conf
+	TOPO_NEW_PUB=$pub
+}
+
+# A route through lo to an address that is not local: the packet comes back in on lo,
+# is not for this namespace, and is dropped (no forwarding), so sendto succeeds and
+# nothing answers. (A loopback address does not do: wireguard-go binds the wildcard.)
+topo_prov_silent() {
+	ip -n "$TOPO_CLIENT_NS" route add "$1/32" dev lo
+}
+
+# topo_prov_hosts LINE...: localhost, topo_dns_up's name, and the LINEs. The file keeps
+# its inode, so processes already running in the namespace (whose /etc/hosts is a bind
+# mount of it) read the new content.
+topo_prov_hosts() {
+	{
+		printf '127.0.0.1 localhost\n::1 localhost ip6-localhost\n'
+		echo "10.200.0.1 $TOPO_DNS_HOSTS_NAME"
+		printf '%s\n' "$@"
+	} | topo_etc_netns "$TOPO_CLIENT_NS" hosts
+}

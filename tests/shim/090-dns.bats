@@ -219,6 +219,17 @@ except socket.gaierror as e:
 	expect_no_leak
 }
 
+@test "dig with no server argument under an IPv6-only DNS = (the host's nameserver is IPv4)" {
+	# The provider shape: the tunnel's DNS is IPv6 only, dig asks its IPv4 nameserver from
+	# an IPv4 socket. The tunnel carries the query to the IPv6 server all the same.
+	SHIM_CONF=$DNS6_CONF run shim_run dig +time=3 +tries=1 +short "$WEB"
+	expect_status "dig" 0
+	expect_eq "dig A through an IPv6 DNS server" "$TOPO_SERVER_V4" "$output"
+	SHIM_CONF=$DNS6_CONF run shim_run dig +time=3 +tries=1 +tcp +short AAAA "$WEB"
+	expect_eq "dig +tcp AAAA through an IPv6 DNS server" "$TOPO_SERVER_V6" "$output"
+	expect_no_leak
+}
+
 # res_query, res_search, res_querydomain and res_send, called as a C program would (the
 # global scope, where the shim comes first): NAME answers N (the answer count or the
 # length for res_send), or -1.
