@@ -196,4 +196,7 @@ int shim_dns_redirect(int fd, const struct sockaddr **addr, socklen_t *len,
  * caller's buffer, *len the address's length. */
 void shim_dns_unredirect(int fd, struct sockaddr *addr, socklen_t cap, socklen_t *len);
 
+/* dns_redirect.c: reads /etc/resolv.conf's nameservers (at load, with DNS =). */
+void shim_dns_nameservers_load(void);
+
 #endif

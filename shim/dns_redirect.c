@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include "dns.h"
 #include "log.h"
 #include "shim.h"
@@ -41,15 +40,15 @@ static void add_nameserver(const char *s)
 		n_nameservers++;
 }
 
-/* Only the library's own load reads the file: no config, no work. */
-__attribute__((constructor)) static void nameservers_load(void)
+/* Called when the library loads, once the config is known to have DNS =: without it
+ * nothing is redirected and the file is not read. */
+void shim_dns_nameservers_load(void)
 {
-	const char *cfg = getenv("TUNSHIM_CONFIG");
 	char *line = NULL, *save, *tok;
 	size_t cap = 0;
 	FILE *f;
 
-	if (!cfg || !*cfg || getauxval(AT_SECURE) || !(f = fopen(RESOLV_CONF, "re")))
+	if (!(f = fopen(RESOLV_CONF, "re")))
 		return;
 	while (getline(&line, &cap, f) > 0) {
 		tok = strtok_r(line, " \t\r\n", &save);

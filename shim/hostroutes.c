@@ -5,6 +5,7 @@
  * every route more specific than the default in the main table), and with narrower
  * AllowedIPs the kernel's longest-prefix match decides the same way. */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +69,9 @@ static void read_v6(void)
 	fclose(f);
 }
 
-void shim_hostroutes_load(void)
+static pthread_once_t loaded = PTHREAD_ONCE_INIT;
+
+static void load(void)
 {
 	allowedips_init(&host_routes);
 	read_v4();
@@ -78,7 +81,10 @@ void shim_hostroutes_load(void)
 /* The prefix length of the host's most specific route to addr, or -1. */
 int shim_hostroute_len(int family, const uint8_t *addr)
 {
-	void *v = allowedips_lookup(&host_routes, family, addr);
+	void *v;
+
+	pthread_once(&loaded, load);
+	v = allowedips_lookup(&host_routes, family, addr);
 
 	return v ? (int)(uintptr_t)v - 1 : -1;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "allowedips.h"
 #include "log.h"
+#include "dns.h"
 #include "shim.h"
 
 enum shim_mode shim_mode = SHIM_OFF;
@@ -54,7 +55,7 @@ static void routes_build(void)
 					  (void *)(uintptr_t)(a->cidr + 1));
 		}
 	}
-	shim_hostroutes_load();
+
 }
 
 static void config_load(const char *path)
@@ -65,11 +66,14 @@ static void config_load(const char *path)
 		/* Fail closed: a broken config must not silently become no tunnel. */
 		ts_err("%s", err);
 		shim_mode = SHIM_FAIL_CLOSED;
+		shim_dns_nameservers_load(); /* to refuse DNS to them too: it may be on loopback */
 		return;
 	}
 	for (size_t i = 0; i < shim_cfg.n_warnings; i++)
 		ts_warn("%s", shim_cfg.warnings[i]);
 	routes_build();
+	if (shim_cfg.n_dns)
+		shim_dns_nameservers_load();
 	shim_mode = SHIM_ON;
 }
 
@@ -159,7 +163,8 @@ enum shim_route shim_route(const struct sockaddr *addr, socklen_t len,
 		return ROUTE_BLOCK;
 	if (!allowedips_lookup(&routes, family, a) || is_endpoint(family, a))
 		return ROUTE_PASS;
-	/* The host's own, more specific routes win (its subnets under a full tunnel). */
+	/* The host's own, more specific routes win (its subnets under a full tunnel);
+	 * read on the first tunnel-bound decision, so other programs never read them. */
 	if (shim_hostroute_len(family, a) >
 	    (int)(uintptr_t)allowedips_lookup(&route_len, family, a) - 1)
 		return ROUTE_PASS;

@@ -73,8 +73,8 @@ enum shim_route { ROUTE_PASS, ROUTE_TUNNEL, ROUTE_BLOCK };
  * IPv6 turned into plain IPv4 (for ROUTE_TUNNEL). */
 enum shim_route shim_route(const struct sockaddr *addr, socklen_t len,
 			   struct sockaddr_storage *out);
-/* hostroutes.c: the host's routes more specific than a default route. */
-void shim_hostroutes_load(void);
+/* hostroutes.c: the prefix length of the host's most specific route to addr, or -1
+ * (its routing table is read on first use). */
 int shim_hostroute_len(int family, const uint8_t *addr);
 
 /* True for one of the config's own Address entries (bind to it stays in the shim). */
