@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fetches lwIP 2.1.3's source into $1 (a directory under build/), verified by checksum.
-# First choice: Debian's orig tarball through apt's source mechanism, with private
-# state so the system's apt configuration is not touched. Fallback: the upstream
-# release tarball (needs network access to it). LWIP_SRC=dir skips all this (Makefile).
+# Debian's orig tarball through apt's source mechanism, with private state so the
+# system's apt configuration is not touched. Nothing unverified is ever built: where
+# apt cannot fetch it, LWIP_SRC=dir points the Makefile at a tree you provide.
 set -euo pipefail
 mkdir -p "$(dirname "$1")"
 dest=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -39,15 +39,6 @@ fetch_apt() {
 	cp "$work/dl/$tarball" "$work/$tarball"
 }
 
-fetch_upstream() {
-	local url=https://download.savannah.nongnu.org/releases/lwip/lwip-2.1.3.zip
-	command -v curl >/dev/null || return 1
-	echo "fetch.sh: apt source failed; trying the upstream release" >&2
-	curl -fsSL -o "$work/lwip-2.1.3.zip" "$url" || return 1
-	rm -rf "$work/up" && mkdir -p "$work/up" && (cd "$work/up" && unzip -q ../lwip-2.1.3.zip)
-	mv "$work/up/lwip-2.1.3" "$dest"
-}
-
 mkdir -p "$work"
 if [ -f "$work/$tarball" ] && verify "$work/$tarball"; then
 	:
@@ -55,8 +46,9 @@ elif fetch_apt && verify "$work/$tarball"; then
 	:
 else
 	rm -f "$work/$tarball"
-	fetch_upstream || { echo "fetch.sh: could not fetch lwIP 2.1.3; set LWIP_SRC=dir" >&2; exit 1; }
-	exit 0
+	echo "fetch.sh: could not fetch and verify lwIP 2.1.3 through apt's source mechanism;" >&2
+	echo "fetch.sh: unpack lwIP 2.1.3 somewhere and run make LWIP_SRC=/path/to/lwip-2.1.3" >&2
+	exit 1
 fi
 rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
 tar -xJf "$work/$tarball" -C "$dest.tmp" --strip-components=1
