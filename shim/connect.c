@@ -286,9 +286,12 @@ int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type)
 		park_filler(sv[0], &req, c);
 	err = open_bridge(st, c, &req);
 	real.fcntl(sv[0], F_SETFL, nonblock ? O_NONBLOCK : 0);
+	/* Ours while we use it here: another thread may close fd meanwhile. */
+	__atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
 	if (err || swap_in(fd, sv[0], c, fdflags >= 0 && (fdflags & FD_CLOEXEC)) < 0) {
 		err = err ? err : errno;
 		real.close(sv[0]);
+		shim_conn_put(c);
 		shim_conn_put(c);
 		return errno = err, -1;
 	}
@@ -296,15 +299,15 @@ int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type)
 	       nonblock ? "non-blocking" : "blocking");
 	if (proto == IPPROTO_TCP && nonblock) {
 		shim_touch(fd, c);
+		shim_conn_put(c);
 		return errno = EINPROGRESS, -1;
 	}
 	wait_for(c, &c->done);
 	shim_touch(fd, c);
 	c->connect_reported = true;
-	if (c->state == CONN_FAILED) {
-		err = c->so_error;
+	err = c->state == CONN_FAILED ? c->so_error : 0;
+	if (err)
 		c->so_error = 0;
-		return errno = err, -1;
-	}
-	return 0;
+	shim_conn_put(c);
+	return err ? (errno = err, -1) : 0;
 }

@@ -32,12 +32,33 @@ static ssize_t eof_or_reset(int fd)
 	return 0;
 }
 
-/* Before a write: a reset the application has not been told of yet. */
-bool shim_reset_pending(int fd)
+/* Before a write: a reset the application has not been told of yet, or (UDP) a
+ * datagram no UDP socket could send; the SEQPACKET pair underneath would take it. */
+bool shim_send_refused(int fd, size_t len)
 {
-	if (shim_internal || !shim_tunnel_conn(fd))
+	struct shim_conn *c;
+
+	if (shim_internal || !(c = shim_tunnel_conn(fd)))
 		return false;
+	if (c->proto == IPPROTO_UDP && len > 65507) {
+		errno = EMSGSIZE;
+		return true;
+	}
 	return eof_or_reset(fd) < 0;
+}
+
+static size_t iov_len(const struct iovec *iov, size_t n)
+{
+	size_t len = 0;
+
+	for (size_t i = 0; iov && i < n; i++)
+		len += iov[i].iov_len;
+	return len;
+}
+
+size_t shim_iov_len(const struct iovec *iov, size_t n)
+{
+	return iov_len(iov, n);
 }
 
 static bool wants_strip(int fd)
@@ -284,7 +305,7 @@ SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
 	if (!real.close)
 		shim_real_init();
-	if (shim_reset_pending(fd))
+	if (shim_send_refused(fd, len))
 		return -1;
 	return real.write(fd, buf, len);
 }
@@ -293,7 +314,7 @@ SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
 {
 	if (!real.close)
 		shim_real_init();
-	if (shim_reset_pending(fd))
+	if (shim_send_refused(fd, n > 0 ? iov_len(iov, (size_t)n) : 0))
 		return -1;
 	return real.writev(fd, iov, n);
 }

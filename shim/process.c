@@ -44,13 +44,13 @@ static void continuation_setup(void)
 /* Called on the way out (exit, _exit, exec): hands the stack to a continuation if it
  * still has work. Only the process that runs the stack does anything; a vfork child
  * (sharing our memory until exec) and forked children do nothing. */
-void shim_leave(const char *why)
+bool shim_leave(const char *why)
 {
 	struct ts_stack *st = shim_tunnel_if_running();
 	pid_t pid;
 
 	if (!st || !ts_stack_busy(st))
-		return;
+		return false;
 	shim_detaching = 1;
 	pid = ts_stack_detach(st, continuation_setup);
 	shim_detaching = 0;
@@ -58,6 +58,7 @@ void shim_leave(const char *why)
 		ts_dbg("%s: the tunnel continues in pid %d until its connections end", why, (int)pid);
 	else
 		ts_err("%s: cannot detach the tunnel: %s", why, strerror(errno));
+	return true;
 }
 
 __attribute__((destructor)) static void shim_unload(void)
@@ -82,50 +83,71 @@ SHIM_EXPORT void _Exit(int status)
 	__builtin_unreachable();
 }
 
-static void before_exec(void)
+static bool before_exec(void)
 {
-	if (shim_mode == SHIM_ON && !shim_internal)
-		shim_leave("exec");
+	return shim_mode == SHIM_ON && !shim_internal && shim_leave("exec");
+}
+
+/* The exec failed after the stack went to a continuation: this process keeps running
+ * without it, like a forked child (its connections are served there). */
+static int after_exec(bool detached, int rc)
+{
+	int err = errno;
+
+	if (detached)
+		shim_tunnel_abandon();
+	errno = err;
+	return rc;
 }
 
 SHIM_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
+	bool d;
+
 	if (!real.close)
 		shim_real_init();
-	before_exec();
-	return real.execve(path, argv, envp);
+	d = before_exec();
+	return after_exec(d, real.execve(path, argv, envp));
 }
 
 SHIM_EXPORT int execv(const char *path, char *const argv[])
 {
+	bool d;
+
 	if (!real.close)
 		shim_real_init();
-	before_exec();
-	return real.execv(path, argv);
+	d = before_exec();
+	return after_exec(d, real.execv(path, argv));
 }
 
 SHIM_EXPORT int execvp(const char *file, char *const argv[])
 {
+	bool d;
+
 	if (!real.close)
 		shim_real_init();
-	before_exec();
-	return real.execvp(file, argv);
+	d = before_exec();
+	return after_exec(d, real.execvp(file, argv));
 }
 
 SHIM_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
+	bool d;
+
 	if (!real.close)
 		shim_real_init();
-	before_exec();
-	return real.execvpe(file, argv, envp);
+	d = before_exec();
+	return after_exec(d, real.execvpe(file, argv, envp));
 }
 
 SHIM_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
+	bool d;
+
 	if (!real.close)
 		shim_real_init();
-	before_exec();
-	return real.fexecve(fd, argv, envp);
+	d = before_exec();
+	return after_exec(d, real.fexecve(fd, argv, envp));
 }
 
 /* execl and friends: collect the arguments, then the v-variants above. */

@@ -179,7 +179,8 @@ void shim_tunnel_init(void);
 /* ---- session.c, process.c ---- */
 int shim_session_acquire(void);
 void shim_session_finishing(void);
-void shim_leave(const char *why);
+bool shim_leave(const char *why);
+void shim_tunnel_abandon(void);
 extern int shim_detaching;
 
 /* ---- names.c: identities carried in the socketpair end's abstract name ---- */
@@ -219,7 +220,8 @@ ssize_t shim_udp_send_tunnel(int fd, struct shim_fd *e, const struct iovec *iov,
 			     int flags, const struct sockaddr_storage *dst);
 void shim_udp_closing(int fd, struct shim_fd *e);
 int shim_udp_serve(int fd, struct shim_fd *e, int family);
-bool shim_reset_pending(int fd);
+bool shim_send_refused(int fd, size_t len);
+size_t shim_iov_len(const struct iovec *iov, size_t n);
 
 /* ---- listen.c ---- */
 int shim_bind_loopback(int fd, struct shim_fd *e);

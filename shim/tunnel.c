@@ -99,3 +99,14 @@ void shim_tunnel_init(void)
 {
 	pthread_atfork(NULL, NULL, after_fork_child);
 }
+
+/* After a failed exec that had handed the stack to a continuation. */
+void shim_tunnel_abandon(void)
+{
+	pthread_mutex_lock(&start_lock);
+	stack = NULL;
+	start_errno = EHOSTUNREACH;
+	pthread_mutex_unlock(&start_lock);
+	ts_warn("exec failed after the tunnel moved to a continuation: new tunnel "
+		"connections from this process fail");
+}

@@ -98,7 +98,9 @@ void shim_udp_closing(int fd, struct shim_fd *e)
 	struct shim_relay *r = e->domain == AF_INET ? &shim_relay4 : &shim_relay6;
 	struct sockaddr_storage any = { .ss_family = (sa_family_t)e->domain };
 
-	if (!e->udp_tunnel || !r->ready)
+	/* Only the process that runs the stack: a forked child closing its copy of a
+	 * socket must not end the flow its parent still uses. */
+	if (!e->udp_tunnel || !r->ready || !shim_tunnel_if_running())
 		return;
 	frame_for(&h, r, &any, TS_UDP_FRAME_CLOSE);
 	real.sendto(fd, &h, sizeof(h), MSG_DONTWAIT, (struct sockaddr *)&r->addr,
@@ -144,7 +146,7 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 
 	if (!real.close)
 		shim_real_init();
-	if (shim_reset_pending(fd))
+	if (shim_send_refused(fd, len))
 		return -1;
 	/* dns_redirect.c: a query to the host's nameserver goes to the tunnel's DNS. */
 	if (!shim_bypass() && shim_dns_redirect(fd, &addr, &alen, &dns) < 0)
@@ -165,7 +167,7 @@ SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 
 	if (!real.close)
 		shim_real_init();
-	if (shim_reset_pending(fd))
+	if (m && shim_send_refused(fd, shim_iov_len(m->msg_iov, m->msg_iovlen)))
 		return -1;
 	/* dns_redirect.c: a query to the host's nameserver goes to the tunnel's DNS. */
 	if (!shim_bypass() && (r = shim_dns_redirect(fd, &to, &tolen, &dns))) {
@@ -214,4 +216,10 @@ int shim_udp_serve(int fd, struct shim_fd *e, int family)
 			shim_sockaddr_len(&r.addr)) < 0)
 		return -1;
 	return 0;
+}
+
+/* send() is its own symbol in libc (it does not call sendto): the same checks. */
+SHIM_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+	return sendto(fd, buf, len, flags, NULL, 0);
 }

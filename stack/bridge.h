@@ -26,6 +26,8 @@ struct ts_bridge {
 	struct pbuf *to_app;       /* received, not yet written to fd */
 	size_t to_app_off;         /* bytes of to_app's first pbuf already written */
 	bool app_eof, remote_fin, fin_to_app;
+	uint64_t orphan_since;     /* continuation: when the last ack progress was seen */
+	u32_t orphan_lastack;
 	/* UDP */
 	struct udp_pcb *udp;
 	/* inbound: fd is a kernel TCP socket to the application's listener */

@@ -30,6 +30,9 @@ static void udp_fd_event(struct ts_stack *st, struct ts_pollable *p, uint32_t ev
 			ts_bridge_finish(b);
 			return;
 		}
+		/* No UDP datagram is longer (the kernel would have said EMSGSIZE). */
+		if (n > 65507)
+			continue;
 		q = pbuf_alloc(PBUF_TRANSPORT, (u16_t)n, PBUF_RAM);
 		if (!q)
 			continue;

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -316,13 +317,42 @@ bool ts_loop_idle(struct ts_stack *st)
  * session, and the next process waiting for it, for minutes). */
 #define CONTINUATION_LINGER_NS (10ull * 1000000000ull)
 
+/* A bridge whose application end no process holds any more, and whose data lwIP has
+ * delivered, only waits for the remote's FIN: like the kernel's orphaned sockets it
+ * must not keep the continuation (and the key's session) alive for ever. */
+#define ORPHAN_STALL_NS (30ull * 1000000000ull)
+
+static bool bridge_serving(struct ts_bridge *b)
+{
+	struct pollfd p = { .fd = b->fd };
+	uint64_t now = now_ns(NULL);
+
+	if (b->dead)
+		return false;
+	if (!b->tcp || !(poll(&p, 1, 0) == 1 && (p.revents & POLLHUP)))
+		return true; /* an application still holds its end */
+	if (!b->to_app && tcp_sndqueuelen(b->tcp) == 0)
+		return false; /* delivered: only the remote's FIN is awaited */
+	/* Orphaned with data (or our FIN) in flight: served while the remote makes
+	 * progress; a remote that acknowledges nothing for 30 s is given up. */
+	if (!b->orphan_since || b->orphan_lastack != b->tcp->lastack) {
+		b->orphan_since = now;
+		b->orphan_lastack = b->tcp->lastack;
+	}
+	if (now - b->orphan_since < ORPHAN_STALL_NS)
+		return true;
+	b->fail_errno = ETIMEDOUT;
+	tcp_abort(b->tcp);
+	return false;
+}
+
 static bool continuation_done(struct ts_stack *st)
 {
 	bool bridges = false;
 
 	/* A daemon that inherited a listener is still served. */
 	for (struct ts_bridge *b = st->bridges; b && !bridges; b = b->next)
-		bridges = !b->dead;
+		bridges = bridge_serving(b);
 	bridges = bridges || ts_listen_alive(st) || ts_udp_servers_alive(st);
 	if (bridges) {
 		st->linger_until = 0;

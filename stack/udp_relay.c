@@ -155,6 +155,8 @@ static void relay_one(struct ts_udp_relay *r, const uint8_t *buf, size_t len,
 		return;
 	if (!f && !(f = flow_open(r, app, alen, 0)))
 		return;
+	if (len - sizeof(*h) > 65507)
+		return;
 	p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)(len - sizeof(*h)), PBUF_RAM);
 	if (!p)
 		return;
