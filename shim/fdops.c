@@ -22,6 +22,22 @@ static void forget(int fd)
 	shim_fd_unlock();
 }
 
+/* A listener's tunnel port closes with the last descriptor of it: a server that
+ * renumbers its listener (dup2 then close) keeps its tunnel clients. */
+static int close_listener(int fd)
+{
+	struct shim_fd e = *shim_fd_peek(fd);
+	int rc;
+
+	forget(fd);
+	rc = real.close(fd);
+	shim_internal++; /* the probe's own socket is not the application's */
+	if (!ts_port_alive(&e.listen_fwd, SOCK_STREAM))
+		shim_unlisten(&e);
+	shim_internal--;
+	return rc;
+}
+
 SHIM_EXPORT int close(int fd)
 {
 	if (!real.close)
@@ -38,7 +54,7 @@ SHIM_EXPORT int close(int fd)
 	else if (shim_fd_kind(fd) == SFD_INET && shim_fd_peek(fd)->udp_tunnel)
 		shim_udp_closing(fd, shim_fd_peek(fd));
 	else if (shim_fd_kind(fd) == SFD_INET && shim_fd_peek(fd)->listen_id)
-		shim_unlisten(shim_fd_peek(fd));
+		return close_listener(fd);
 	forget(fd);
 	return real.close(fd);
 }

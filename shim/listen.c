@@ -121,6 +121,7 @@ SHIM_EXPORT int listen(int fd, int backlog)
 		return 0;
 	}
 	e->listen_id = id;
+	e->listen_fwd = fwd;
 	ts_dbg("fd %d: listening in the tunnel on port %u", fd, port_of(&fwd));
 	return 0;
 }

@@ -134,6 +134,7 @@ struct shim_fd {
 	bool udp_tunnel;                  /* SFD_INET UDP that sent into the tunnel */
 	bool loopback_bound;              /* bound to a tunnel address: kernel binding on lo */
 	uint64_t listen_id;               /* listening in the tunnel too */
+	struct sockaddr_storage listen_fwd; /* its kernel listener, where tunnel clients go */
 	struct sockaddr_storage acc_remote, acc_local; /* SFD_ACCEPTED */
 	/* dns_redirect.c: the resolv.conf nameserver the program addressed (a
 	 * sockaddr_in or sockaddr_in6 as it gave it; family 0 when none) */

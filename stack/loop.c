@@ -270,6 +270,20 @@ static void run_command(struct ts_stack *st, struct ts_cmd *cmd)
 	free(cmd);
 }
 
+static void requeue_front(struct ts_stack *st, struct ts_cmd *chain)
+{
+	struct ts_cmd *last = chain;
+
+	while (last->next)
+		last = last->next;
+	pthread_mutex_lock(&st->qmu);
+	last->next = st->qhead;
+	if (!st->qhead)
+		st->qtail = last;
+	st->qhead = chain;
+	pthread_mutex_unlock(&st->qmu);
+}
+
 static void commands_ready(struct ts_stack *st, struct ts_pollable *p, uint32_t events)
 {
 	uint64_t v;
@@ -281,6 +295,10 @@ static void commands_ready(struct ts_stack *st, struct ts_pollable *p, uint32_t 
 		ts_err("stack eventfd: %s", strerror(errno));
 	for (cmd = ts_cmd_take_all(st); cmd; cmd = next) {
 		next = cmd->next;
+		/* Parking never returns here: what came after it goes back to the queue,
+		 * for the continuation to run. */
+		if (cmd->type == TS_CMD_PARK && next)
+			requeue_front(st, next);
 		run_command(st, cmd);
 	}
 }

@@ -329,14 +329,19 @@ bool ts_stack_busy(struct ts_stack *st)
 
 static void continue_in_child(struct ts_stack *st, void (*child_setup)(void))
 {
-	struct ts_cmd *stale;
+	struct ts_cmd *c;
 	sigset_t all;
+	uint64_t one = 1;
 
-	/* Only this thread exists here; another may have held the queue lock. */
+	/* Only this thread exists here; another may have held the queue lock, even in
+	 * the middle of appending: rebuild the tail from the head. Queued commands are
+	 * run here (a bridge's descriptor may live on in an exec'd image); their
+	 * waiters, if any, are copies nobody waits on. */
 	pthread_mutex_init(&st->qmu, NULL);
-	stale = st->qhead;
-	st->qhead = st->qtail = NULL;
-	(void)stale; /* callers of stale commands live in the parent */
+	for (c = st->qhead, st->qtail = NULL; c; c = c->next)
+		st->qtail = c;
+	if (st->qhead && write(st->evfd, &one, sizeof(one)) < 0)
+		st->qhead = st->qtail = NULL;
 	sigfillset(&all);
 	sigdelset(&all, SIGTERM);
 	sigdelset(&all, SIGINT);

@@ -128,6 +128,9 @@ int ts_stack_udp_relay(struct ts_stack *st, int family, struct sockaddr_storage 
 int ts_listen(struct ts_stack *st, int family, uint16_t port,
 	      const struct sockaddr_storage *forward, uint64_t *id);
 int ts_unlisten(struct ts_stack *st, uint64_t id);
+/* Whether something still listens (SOCK_STREAM) or is bound (SOCK_DGRAM) at addr: a
+ * bind there fails while it does. */
+bool ts_port_alive(const struct sockaddr_storage *addr, int type);
 /* For a TCP socket whose peer is the loopback address lo_peer: the tunnel peer and the
  * tunnel address it connected to, if the stack made that connection. */
 bool ts_inbound_lookup(const struct sockaddr_storage *lo_peer, struct sockaddr_storage *remote,

@@ -101,7 +101,6 @@ int ts_listen_start(struct ts_stack *st, struct ts_cmd *cmd);
 int ts_listen_stop(struct ts_stack *st, uint64_t id);
 void ts_listen_close_all(struct ts_stack *st);
 void ts_inbound_forget(struct ts_bridge *b);
-bool ts_port_alive(const struct sockaddr_storage *addr, int type);
 bool ts_listen_alive(struct ts_stack *st);
 bool ts_udp_servers_alive(struct ts_stack *st);
 
