@@ -100,55 +100,26 @@ static int after_exec(bool detached, int rc)
 	return rc;
 }
 
-SHIM_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
-{
-	bool d;
-
-	if (!real.close)
-		shim_real_init();
-	d = before_exec();
-	return after_exec(d, real.execve(path, argv, envp));
+/* Each exec entry point: hand the stack over if busy, exec, and carry on without it
+ * if the exec failed. */
+#define EXEC_ENTRY(name, params, args)					\
+SHIM_EXPORT int name params						\
+{									\
+	bool d;								\
+									\
+	if (!real.close)						\
+		shim_real_init();					\
+	d = before_exec();						\
+	return after_exec(d, real.name args);				\
 }
 
-SHIM_EXPORT int execv(const char *path, char *const argv[])
-{
-	bool d;
-
-	if (!real.close)
-		shim_real_init();
-	d = before_exec();
-	return after_exec(d, real.execv(path, argv));
-}
-
-SHIM_EXPORT int execvp(const char *file, char *const argv[])
-{
-	bool d;
-
-	if (!real.close)
-		shim_real_init();
-	d = before_exec();
-	return after_exec(d, real.execvp(file, argv));
-}
-
-SHIM_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
-{
-	bool d;
-
-	if (!real.close)
-		shim_real_init();
-	d = before_exec();
-	return after_exec(d, real.execvpe(file, argv, envp));
-}
-
-SHIM_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
-{
-	bool d;
-
-	if (!real.close)
-		shim_real_init();
-	d = before_exec();
-	return after_exec(d, real.fexecve(fd, argv, envp));
-}
+EXEC_ENTRY(execve, (const char *path, char *const argv[], char *const envp[]),
+	   (path, argv, envp))
+EXEC_ENTRY(execv, (const char *path, char *const argv[]), (path, argv))
+EXEC_ENTRY(execvp, (const char *file, char *const argv[]), (file, argv))
+EXEC_ENTRY(execvpe, (const char *file, char *const argv[], char *const envp[]),
+	   (file, argv, envp))
+EXEC_ENTRY(fexecve, (int fd, char *const argv[], char *const envp[]), (fd, argv, envp))
 
 /* execl and friends: collect the arguments, then the v-variants above. */
 static char **collect(const char *arg0, va_list ap, char *const **envp)
