@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tunshim: `make` builds build/libtunshim.so and build/tunshim; `make test` runs all CI runs.
 CC ?= cc
 BUILD ?= build
@@ -18,23 +19,41 @@ CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra
 BASE_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden -pthread -D_GNU_SOURCE
 LDLIBS_CRYPTO := -lsodium -lb2
+comma := ,
 ifneq ($(SANITIZE),)
-  OBJ := $(BUILD)/san-obj
+  OBJ := $(BUILD)/san-obj-$(subst $(comma),-,$(SANITIZE))
   BASE_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
   SAN_LDFLAGS := -fsanitize=$(SANITIZE)
-  TESTBIN := $(BUILD)/san-tests
+  TESTBIN := $(BUILD)/san-tests-$(subst $(comma),-,$(SANITIZE))
 else
   OBJ := $(BUILD)/obj
   TESTBIN := $(BUILD)/tests
 endif
 
+# ---- layers: each directory compiles with only the include paths it may use ----
+#   stack/include  the stack's public headers: all that shim/ and the tools may see
+#   stack/base     logging, socket addresses, the runtime directory, the OS boundary
+#   stack/wg       the WireGuard core (config, noise, cookie, replay, peers, timers):
+#                  byte arrays in and out, no lwIP, no sockets
+#   stack/net      the lwIP glue: netif, the stack thread, bridges, inbound, relay
+#   shim, shim/dns the LD_PRELOAD layer and its DNS layer
+#   shim/cli       the tunshim command (nothing of ours but libsodium)
+# One direction only: shim -> stack/include -> (stack/net -> stack/wg -> stack/base).
 LWIP_INC := -Istack/lwip -I$(LWIP_SRC)/src/include
-STACK_CFLAGS := $(BASE_CFLAGS) -Istack $(LWIP_INC)
+PUB_INC := -Istack/include
+BASE_CF := $(BASE_CFLAGS) $(PUB_INC)
+WG_CF := $(BASE_CFLAGS) $(PUB_INC)
+NET_CF := $(BASE_CFLAGS) $(PUB_INC) -Istack/wg $(LWIP_INC)
+SHIM_CF := $(BASE_CFLAGS) $(PUB_INC) -Ishim
 # lwIP's own code trips warnings we do not own; keep them out of our -Wall -Wextra view.
-LWIP_CFLAGS := $(BASE_CFLAGS) -w $(LWIP_INC)
+LWIP_CF := $(BASE_CFLAGS) -w $(LWIP_INC)
 
-STACK_SRCS := $(wildcard stack/*.c) stack/lwip/sys_arch.c
-SHIM_SRCS := $(filter-out shim/wrapper.c,$(wildcard shim/*.c))
+BASE_SRCS := $(filter-out stack/base/sys_libc.c,$(wildcard stack/base/*.c))
+WG_SRCS := $(wildcard stack/wg/*.c)
+NET_SRCS := $(wildcard stack/net/*.c) stack/lwip/sys_arch.c
+SHIM_SRCS := $(wildcard shim/*.c shim/dns/*.c)
+# The DNS layer that knows nothing of the preload layer (test_dns links it alone).
+DNS_SRCS := shim/dns/dns.c shim/dns/dns_send.c shim/dns/hosts.c
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 # lwIP 2.1.3's core, IPv4 and IPv6 (named, so the list is known before the fetch).
@@ -44,7 +63,7 @@ LWIP_FILES := altcp altcp_alloc altcp_tcp def dns inet_chksum init ip mem memp n
   ipv6/dhcp6 ipv6/ethip6 ipv6/icmp6 ipv6/inet6 ipv6/ip6 ipv6/ip6_addr ipv6/ip6_frag ipv6/mld6 ipv6/nd6
 LWIP_REL := $(LWIP_FILES:%=$(LWIP_SRC)/src/core/%.c)
 
-STACK_OBJS := $(STACK_SRCS:%.c=$(OBJ)/%.o)
+STACK_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(BASE_SRCS) $(WG_SRCS) $(NET_SRCS))
 SHIM_OBJS := $(SHIM_SRCS:%.c=$(OBJ)/%.o)
 LWIP_OBJS := $(patsubst $(LWIP_SRC)/%.c,$(OBJ)/lwip/%.o,$(LWIP_REL))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(TESTBIN)/%)
@@ -55,15 +74,27 @@ STACK_LIB := $(OBJ)/libtsstack.a
 SO_LDFLAGS := -shared -Wl,--exclude-libs,ALL -Wl,-z,defs -Wl,-z,now
 SO_LIBS := -Wl,-Bstatic $(LDLIBS_CRYPTO) -Wl,-Bdynamic -ldl -lpthread -lresolv
 
-.PHONY: all deps test unit interop bench demo clean
+# ---- the packages each goal needs (tests/deps.sh), checked before anything compiles ----
+# `make test` and `make demo` install what is missing when run as root (saying so); a plain
+# `make` never installs anything: it checks, and prints the apt-get line that would.
+ifneq ($(filter test interop bench,$(MAKECMDGOALS)),)
+  DEPS_SET := test
+else ifneq ($(filter demo,$(MAKECMDGOALS)),)
+  DEPS_SET := demo
+else
+  DEPS_SET := --check build
+endif
+# Scripts run from other directories: they get the build directory as an absolute path.
+export TUNSHIM_BUILD := $(abspath $(BUILD))
+
+.PHONY: all deps test unit interop bench demo clean check-layers
 all: $(BUILD)/libtunshim.so $(BUILD)/tunshim
 
 deps:
-	@tests/deps.sh build
+	@tests/deps.sh $(DEPS_SET)
 
-$(LWIP_SRC)/.fetched:
+$(LWIP_SRC)/.fetched: | deps
 	@mkdir -p $(BUILD)
-	@tests/deps.sh build
 	@if [ "$(LWIP_SRC)" = "$(BUILD)/lwip-$(LWIP_VERSION)" ]; then stack/lwip/fetch.sh $(LWIP_SRC); fi
 	@test -f $(LWIP_SRC)/src/core/tcp.c || { echo "no lwIP source in $(LWIP_SRC)" >&2; exit 1; }
 	@touch $@
@@ -76,74 +107,82 @@ $(LWIP_SRC)/%.c: $(LWIP_SRC)/.fetched
 $(OBJ)/lwip/%.o: $(LWIP_SRC)/%.c stack/lwip/lwipopts.h stack/lwip/arch/cc.h
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
-	$(Q)$(CC) $(LWIP_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(LWIP_CF) -c $< -o $@
 
-$(OBJ)/stack/%.o: stack/%.c $(wildcard stack/*.h) $(LWIP_SRC)/.fetched
+define compile
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
-	$(Q)$(CC) $(STACK_CFLAGS) -MMD -c $< -o $@
+	$(Q)$(CC) $(1) -MMD -MP -c $< -o $@
+endef
 
-$(OBJ)/shim/%.o: shim/%.c $(wildcard shim/*.h stack/*.h)
-	@mkdir -p $(dir $@)
-	$(call say,CC,$<)
-	$(Q)$(CC) $(STACK_CFLAGS) -Ishim -MMD -c $< -o $@
+$(OBJ)/stack/base/%.o: stack/base/%.c | deps
+	$(call compile,$(BASE_CF))
+$(OBJ)/stack/wg/%.o: stack/wg/%.c | deps
+	$(call compile,$(WG_CF))
+$(OBJ)/stack/net/%.o: stack/net/%.c $(LWIP_SRC)/.fetched
+	$(call compile,$(NET_CF))
+$(OBJ)/stack/lwip/%.o: stack/lwip/%.c $(LWIP_SRC)/.fetched
+	$(call compile,$(NET_CF))
+$(OBJ)/shim/%.o: shim/%.c | deps
+	$(call compile,$(SHIM_CF))
 
-$(STACK_LIB): $(LWIP_SRC)/.fetched $(STACK_OBJS) $(LWIP_OBJS)
+$(STACK_LIB): $(STACK_OBJS) $(LWIP_OBJS)
 	$(call say,AR,$@)
-	$(Q)rm -f $@ && ar rcs $@ $(STACK_OBJS) $(LWIP_OBJS)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/libtunshim.so: $(SHIM_OBJS) $(STACK_LIB)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(SO_LDFLAGS) -o $@ $(SHIM_OBJS) \
 		-Wl,--whole-archive $(STACK_LIB) -Wl,--no-whole-archive $(SO_LIBS) $(SAN_LDFLAGS)
 
-$(BUILD)/tunshim: shim/wrapper.c $(wildcard shim/*.h)
+$(BUILD)/tunshim: shim/cli/wrapper.c | deps
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) -fPIE -o $@ $< -Wl,-Bstatic -lsodium -Wl,-Bdynamic $(SAN_LDFLAGS)
 
-# Unit tests of shim pieces that stand alone: the sources they link, and libresolv.
-$(TESTBIN)/test_dns: shim/dns.c shim/dns_send.c shim/hosts.c shim/dns.h
+# Unit tests see the stack's internals; test_dns links the DNS layer alone (and libresolv).
+UNIT_CF := $(BASE_CFLAGS) $(PUB_INC) -Istack/wg -Itests/unit
+$(TESTBIN)/test_dns: $(DNS_SRCS) shim/dns/dns.h
+$(TESTBIN)/test_dns: UNIT_CF += -Ishim/dns
 $(TESTBIN)/test_dns: UNIT_LIBS := -lresolv
 
 $(TESTBIN)/%: tests/unit/%.c tests/unit/check.h $(STACK_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(STACK_CFLAGS) -Itests/unit -Ishim -o $@ $< $(filter shim/%.c,$^) $(STACK_LIB) \
+	$(Q)$(CC) $(UNIT_CF) -o $@ $< $(filter shim/%.c,$^) $(STACK_LIB) \
 		$(LDLIBS_CRYPTO) $(UNIT_LIBS) -lpthread $(SAN_LDFLAGS)
 
 $(TESTBIN)/tools/%: tests/tools/%.c $(STACK_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(STACK_CFLAGS) -Itests/tools -o $@ $< $(STACK_LIB) $(LDLIBS_CRYPTO) -lpthread $(SAN_LDFLAGS)
+	$(Q)$(CC) $(BASE_CFLAGS) $(PUB_INC) -Istack/wg -Itests/tools -o $@ $< $(STACK_LIB) \
+		$(LDLIBS_CRYPTO) -lpthread $(SAN_LDFLAGS)
 
 unit: $(UNIT_BINS)
 	@tests/run-unit.sh $(UNIT_BINS)
 
 interop: all $(TOOL_BINS)
-	@tests/deps.sh test
 	@tests/run-interop.sh
 
-# Everything CI runs: unit tests (also under ASan/UBSan), then the namespace suites.
+# Everything CI runs: the layer and export checks, unit tests (also under ASan/UBSan),
+# then the namespace suites.
 test: all $(UNIT_BINS) $(TOOL_BINS)
-	@tests/deps.sh test
-	@$(MAKE) --no-print-directory SANITIZE=address,undefined $(BUILD)/san-tests/.built
-	@tests/run-all.sh $(BUILD)
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined $(BUILD)/san-tests-address-undefined/.built
+	@tests/run-all.sh $(TUNSHIM_BUILD)
 
 # The README's first command: two wrapped programs talk over WireGuard, no root needed.
 demo: all
-	@tests/deps.sh demo
-	@TUNSHIM=$(BUILD)/tunshim examples/demo.sh
+	@TUNSHIM=$(TUNSHIM_BUILD)/tunshim examples/demo.sh
 
 # Benchmarks: ours against the kernel path through wireguard-go, in one run (ratios).
 bench: all $(TOOL_BINS)
-	@tests/deps.sh test
 	@bench/run.sh
 
-$(BUILD)/san-tests/.built: $(UNIT_BINS)
+$(BUILD)/san-tests-address-undefined/.built: $(UNIT_BINS)
 	@touch $@
 
 clean:
-	rm -rf $(BUILD)/obj $(BUILD)/san-obj $(BUILD)/tests $(BUILD)/san-tests $(BUILD)/libtunshim.so $(BUILD)/tunshim
+	rm -rf $(BUILD)/obj $(BUILD)/san-obj* $(BUILD)/tests $(BUILD)/san-tests* \
+		$(BUILD)/libtunshim.so $(BUILD)/tunshim
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)

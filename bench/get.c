@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_get: one HTTP/1.0 GET over the ordinary socket API, the same exchange ts_fetch
  * makes through its tunnel, so that the two one-shot fetches differ only in the tunnel
  * (curl's own start-up costs more than a whole cold fetch by ts_fetch). It does not link

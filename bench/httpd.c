@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_httpd: a small static-file HTTP/1.1 server for the benchmarks, so that the server
  * is never what a benchmark measures (python's http.server tops out near the tunnel's
  * own speed). It does not link the stack.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Helpers for bench/run.sh: the servers the benchmarks talk to, the two sides of every
 # comparison, and the table. Sources tests/lib/topology.bash for the namespaces.
 #
@@ -11,7 +12,7 @@
 
 # shellcheck disable=SC2034 # BENCH_* variables are run.sh's interface too
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH_BUILD=${BENCH_BUILD:-$BENCH_ROOT/build}
+BENCH_BUILD=${BENCH_BUILD:-${TUNSHIM_BUILD:-$BENCH_ROOT/build}}
 BENCH_BIN=$BENCH_BUILD/bench
 BENCH_SHIM=${BENCH_SHIM:-$BENCH_BUILD/libtunshim.so}
 # Not "bench": the topology's interface names must fit IFNAMSIZ for any pid_max.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_meter: how fast a stream arrives. Reads stdin to its end, discarding it, and prints
  * "meter: bytes=N first_ns=F last_ns=L" where F is the time from start to the first byte
  * and L from start to the end of the stream. The rate from first byte to end leaves out

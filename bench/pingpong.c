@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_pingpong: TCP request/response latency, one byte each way, for the benchmarks.
  * It does not link the stack: run it under LD_PRELOAD to measure the preload layer.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # make bench: our stack against the kernel's, in one run, on one machine. Every figure is a
 # median over several runs of each side, alternated; the table gives ours / baseline.
 # Benchmarks report, they do not gate: only a broken setup makes this fail. Without root

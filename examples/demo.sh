@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # `make demo`: two unmodified programs talk through a WireGuard tunnel, with no root,
 # no TUN device and no daemon. Everything stays on this machine's loopback.
 #
@@ -19,7 +20,9 @@
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TUNSHIM=${TUNSHIM:-$ROOT/build/tunshim}
+TUNSHIM=${TUNSHIM:-${TUNSHIM_BUILD:-$ROOT/build}/tunshim}
+# The demo runs from directories of its own: a relative name would stop meaning anything.
+case $TUNSHIM in /*) ;; *) TUNSHIM=$PWD/$TUNSHIM ;; esac
 SERVER_ADDR=10.99.0.1
 CLIENT_ADDR=10.99.0.2
 PAGE="hello through the tunnel"

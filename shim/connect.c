@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* connect() to a tunnel destination: the application's socket is replaced, on the
  * same descriptor number, by one end of a socketpair whose other end the stack
  * bridges to an lwIP connection. The kernel's semantics are kept exactly: a blocking
@@ -16,17 +17,8 @@
  * its addresses mapped, as the kernel shows them. */
 void shim_map_to_domain(struct sockaddr_storage *ss, int domain)
 {
-	struct sockaddr_in s4;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-	if (domain != AF_INET6 || ss->ss_family != AF_INET)
-		return;
-	memcpy(&s4, ss, sizeof(s4));
-	memset(ss, 0, sizeof(*ss));
-	s6->sin6_family = AF_INET6;
-	s6->sin6_port = s4.sin_port;
-	s6->sin6_addr.s6_addr[10] = s6->sin6_addr.s6_addr[11] = 0xff;
-	memcpy(&s6->sin6_addr.s6_addr[12], &s4.sin_addr, 4);
+	if (domain == AF_INET6)
+		ts_sa_map(ss);
 }
 
 /* ---- the stack's callbacks (stack thread) ---- */
@@ -91,7 +83,7 @@ static void wait_for(struct shim_conn *c, const bool *flag)
  * send buffer and fill it; the stack drops the filler once it knows, and the next
  * call the application makes on the descriptor gives the buffer back (shim_touch).
  * No duplicate of the descriptor is kept: it would hide the application's close. */
-static void park_filler(int app, struct ts_bridge_req *req, struct shim_conn *c)
+static void hold_pollout(int app, struct ts_bridge_req *req, struct shim_conn *c)
 {
 	static const char filler[4096];
 	int sndbuf = 0, small = 1;
@@ -283,7 +275,7 @@ int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type)
 	c->state = CONN_CONNECTING;
 	fill_request(&req, fd, e, dst, proto, sv[1]);
 	if (proto == IPPROTO_TCP && nonblock)
-		park_filler(sv[0], &req, c);
+		hold_pollout(sv[0], &req, c);
 	err = open_bridge(st, c, &req);
 	real.fcntl(sv[0], F_SETFL, nonblock ? O_NONBLOCK : 0);
 	/* Ours while we use it here: another thread may close fd meanwhile. */

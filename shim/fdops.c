@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Descriptor life: the shim's own descriptors survive programs that close every fd
  * (close loops, close_range, closefrom) or dup2 onto arbitrary numbers, and the
  * per-descriptor state follows dup and close. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What the shim knows about each descriptor: a two-level table indexed by fd, so a
  * call on a descriptor the shim does not care about costs two loads. Entries are
  * never freed (a closed fd's entry is cleared for reuse), so lock-free readers never

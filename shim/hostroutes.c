@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The host's own routes, read once when the library loads. A destination that the
  * host reaches through a route more specific than the tunnel's matching AllowedIPs
  * prefix stays on the host, as with wg-quick: with AllowedIPs = 0.0.0.0/0 everything
@@ -9,16 +10,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "allowedips.h"
+#include "routes.h"
 #include "shim.h"
 
-static struct allowedips host_routes; /* value: prefix length + 1 */
+static struct ts_routes *host_routes;
 
 static void add(int family, const uint8_t *addr, unsigned cidr)
 {
 	if (cidr == 0) /* the default route is what a tunnel replaces */
 		return;
-	allowedips_insert(&host_routes, family, addr, (uint8_t)cidr, (void *)(uintptr_t)(cidr + 1));
+	if (host_routes)
+		ts_routes_add(host_routes, family, addr, (uint8_t)cidr);
 }
 
 static void read_v4(void)
@@ -73,7 +75,7 @@ static pthread_once_t loaded = PTHREAD_ONCE_INIT;
 
 static void load(void)
 {
-	allowedips_init(&host_routes);
+	host_routes = ts_routes_new();
 	read_v4();
 	read_v6();
 }
@@ -81,10 +83,6 @@ static void load(void)
 /* The prefix length of the host's most specific route to addr, or -1. */
 int shim_hostroute_len(int family, const uint8_t *addr)
 {
-	void *v;
-
 	pthread_once(&loaded, load);
-	v = allowedips_lookup(&host_routes, family, addr);
-
-	return v ? (int)(uintptr_t)v - 1 : -1;
+	return ts_routes_match(host_routes, family, addr);
 }

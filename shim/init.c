@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Loading the library: the configuration is read here, once, so that a later chroot
  * or privilege drop does not break it; no thread is started and no socket opened
  * until the program first needs the tunnel. */
@@ -9,16 +10,15 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <unistd.h>
-#include "allowedips.h"
 #include "log.h"
-#include "dns.h"
+#include "routes.h"
+#include "dns/lookup.h"
 #include "shim.h"
 
 enum shim_mode shim_mode = SHIM_OFF;
 struct wg_config shim_cfg;
 __thread int shim_internal;
-static struct allowedips routes;      /* value: peer index + 1 */
-static struct allowedips route_len;   /* the same prefixes; value: prefix length + 1 */
+static struct ts_routes *routes;      /* every peer's AllowedIPs */
 
 /* The log goes to a descriptor of our own: daemons close fd 2 and reuse it for a
  * socket, and a log line must never end up inside a client's connection. */
@@ -39,25 +39,6 @@ static void log_setup(void)
 		ts_warn("TUNSHIM_LOG=\"%s\" is not error, warn, info or debug", lvl);
 }
 
-static void routes_build(void)
-{
-	allowedips_init(&routes);
-	allowedips_init(&route_len);
-	for (size_t i = 0; i < shim_cfg.n_peers; i++) {
-		const struct wg_peer_config *p = &shim_cfg.peers[i];
-
-		for (size_t j = 0; j < p->n_allowed_ips; j++) {
-			const struct wg_prefix *a = &p->allowed_ips[j];
-
-			allowedips_insert(&routes, a->ip.family, a->ip.addr, a->cidr,
-					  (void *)(uintptr_t)(i + 1));
-			allowedips_insert(&route_len, a->ip.family, a->ip.addr, a->cidr,
-					  (void *)(uintptr_t)(a->cidr + 1));
-		}
-	}
-
-}
-
 static void config_load(const char *path)
 {
 	char err[1024];
@@ -71,7 +52,12 @@ static void config_load(const char *path)
 	}
 	for (size_t i = 0; i < shim_cfg.n_warnings; i++)
 		ts_warn("%s", shim_cfg.warnings[i]);
-	routes_build();
+	routes = ts_routes_from_config(&shim_cfg);
+	if (!routes) {
+		ts_err("%s: out of memory", path);
+		shim_mode = SHIM_FAIL_CLOSED;
+		return;
+	}
 	if (shim_cfg.n_dns)
 		shim_dns_nameservers_load();
 	shim_mode = SHIM_ON;
@@ -128,31 +114,21 @@ static const uint8_t *normalise(const struct sockaddr *addr, socklen_t len,
 				struct sockaddr_storage *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+	if (addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
 		memcpy(out, addr, sizeof(struct sockaddr_in));
-		return (const uint8_t *)&((struct sockaddr_in *)out)->sin_addr;
-	}
-	if (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)addr;
-		struct sockaddr_in *s4 = (struct sockaddr_in *)out;
-
-		if (!IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-			memcpy(out, addr, sizeof(*s6));
-			return ((struct sockaddr_in6 *)out)->sin6_addr.s6_addr;
-		}
-		s4->sin_family = AF_INET;
-		s4->sin_port = s6->sin6_port;
-		memcpy(&s4->sin_addr, &s6->sin6_addr.s6_addr[12], 4);
-		return (const uint8_t *)&s4->sin_addr;
-	}
-	return NULL;
+	else if (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+		memcpy(out, addr, sizeof(struct sockaddr_in6));
+	else
+		return NULL;
+	ts_sa_unmap(out);
+	return ts_sa_addr(out);
 }
 
 enum shim_route shim_route(const struct sockaddr *addr, socklen_t len,
 			   struct sockaddr_storage *out)
 {
 	const uint8_t *a;
-	int family;
+	int family, tunnel_len;
 
 	if (!addr || shim_mode == SHIM_OFF || !(a = normalise(addr, len, out)))
 		return ROUTE_PASS;
@@ -161,12 +137,11 @@ enum shim_route shim_route(const struct sockaddr *addr, socklen_t len,
 		return ROUTE_PASS;
 	if (shim_mode == SHIM_FAIL_CLOSED)
 		return ROUTE_BLOCK;
-	if (!allowedips_lookup(&routes, family, a) || is_endpoint(family, a))
+	if ((tunnel_len = ts_routes_match(routes, family, a)) < 0 || is_endpoint(family, a))
 		return ROUTE_PASS;
 	/* The host's own, more specific routes win (its subnets under a full tunnel);
 	 * read on the first tunnel-bound decision, so other programs never read them. */
-	if (shim_hostroute_len(family, a) >
-	    (int)(uintptr_t)allowedips_lookup(&route_len, family, a) - 1)
+	if (shim_hostroute_len(family, a) > tunnel_len)
 		return ROUTE_PASS;
 	return ROUTE_TUNNEL;
 }

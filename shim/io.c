@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The receive calls. Two things differ from the kernel socket underneath: a tunnelled
  * TCP connection that the remote reset reads as ECONNRESET (the socketpair can only
  * say EOF), and an unconnected UDP socket that talks to the tunnel gets framed
@@ -12,8 +13,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include <sodium.h>
-#include "dns.h"
+#include "dns/lookup.h"
 #include "shim.h"
+#include "sockaddr.h"
 
 #define DGRAM_MAX (65536 + sizeof(struct ts_udp_frame))
 
@@ -40,7 +42,7 @@ bool shim_send_refused(int fd, size_t len)
 
 	if (shim_internal || !(c = shim_tunnel_conn(fd)))
 		return false;
-	if (c->proto == IPPROTO_UDP && len > 65507) {
+	if (c->proto == IPPROTO_UDP && len > TS_UDP_PAYLOAD_MAX) {
 		errno = EMSGSIZE;
 		return true;
 	}
@@ -71,7 +73,7 @@ static bool wants_strip(int fd)
 static bool from_relay(const struct sockaddr_storage *src, const uint8_t *buf, size_t len)
 {
 	const struct shim_relay *r = src->ss_family == AF_INET ? &shim_relay4 : &shim_relay6;
-	socklen_t alen = shim_sockaddr_len(src);
+	socklen_t alen = ts_sa_len(src);
 
 	return r->ready && len >= sizeof(struct ts_udp_frame) &&
 	       memcmp(src, &r->addr, alen) == 0 && sodium_memcmp(buf, r->token, 8) == 0;
@@ -80,25 +82,8 @@ static bool from_relay(const struct sockaddr_storage *src, const uint8_t *buf, s
 /* The tunnel source, in the form the socket's family reports (mapped on AF_INET6). */
 static void frame_source(const struct ts_udp_frame *h, int domain, struct sockaddr_storage *ss)
 {
-	memset(ss, 0, sizeof(*ss));
-	if (h->family == AF_INET6 || domain == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = h->port;
-		if (h->family == AF_INET6) {
-			memcpy(&s6->sin6_addr, h->addr, 16);
-		} else {
-			s6->sin6_addr.s6_addr[10] = s6->sin6_addr.s6_addr[11] = 0xff;
-			memcpy(&s6->sin6_addr.s6_addr[12], h->addr, 4);
-		}
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = h->port;
-		memcpy(&s4->sin_addr, h->addr, 4);
-	}
+	ts_sa_make(ss, h->family == AF_INET6 ? AF_INET6 : AF_INET, h->addr, h->port);
+	shim_map_to_domain(ss, domain);
 }
 
 static size_t scatter(const struct iovec *iov, size_t n, const uint8_t *p, size_t len)
@@ -140,7 +125,7 @@ static ssize_t strip_recvmsg(int fd, struct msghdr *m, int flags)
 	if (from_relay(&src, dgram_buf, plen)) {
 		frame_source((const struct ts_udp_frame *)dgram_buf, e ? e->domain : AF_INET, &tsrc);
 		src = tsrc;
-		in.msg_namelen = shim_sockaddr_len(&src);
+		in.msg_namelen = ts_sa_len(&src);
 		payload += sizeof(struct ts_udp_frame);
 		plen -= sizeof(struct ts_udp_frame);
 	}

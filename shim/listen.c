@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Servers: a listening socket stays a kernel socket, so host clients reach it as
  * before; the stack listens on the same port inside the tunnel and hands each tunnel
  * connection to it as a loopback connection. accept and getpeername report the
@@ -9,6 +10,7 @@
 #include <string.h>
 #include "log.h"
 #include "shim.h"
+#include "sockaddr.h"
 
 static bool is_wildcard(const struct sockaddr_storage *ss)
 {
@@ -53,9 +55,9 @@ int shim_bind_loopback(int fd, struct shim_fd *e)
 	socklen_t len = sizeof(lo);
 
 	loopback(e->domain, port_of(&e->bound), &lo);
-	if (real.bind(fd, (struct sockaddr *)&lo, shim_sockaddr_len(&lo)) < 0) {
+	if (real.bind(fd, (struct sockaddr *)&lo, ts_sa_len(&lo)) < 0) {
 		set_port(&lo, 0);
-		if (real.bind(fd, (struct sockaddr *)&lo, shim_sockaddr_len(&lo)) < 0)
+		if (real.bind(fd, (struct sockaddr *)&lo, ts_sa_len(&lo)) < 0)
 			return -1;
 	}
 	if (real.getsockname(fd, (struct sockaddr *)&lo, &len) < 0)

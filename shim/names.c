@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A tunnelled descriptor is one end of an AF_UNIX socketpair. Its identity (protocol,
  * tunnel addresses and ports) is written into that end's abstract name, so any
  * process that holds the descriptor (inherited through fork or exec, or received
@@ -8,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "shim.h"
+#include "sockaddr.h"
 
 #define MAGIC "tunshim1"
 #define MAGIC_LEN 8
@@ -100,15 +102,10 @@ bool shim_name_decode(int fd, int *proto, struct sockaddr_storage *local,
 	return true;
 }
 
-socklen_t shim_sockaddr_len(const struct sockaddr_storage *ss)
-{
-	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-}
-
 /* Copies with the kernel's truncation rule: *len says how long the address really is. */
 int shim_copy_addr(const struct sockaddr_storage *ss, struct sockaddr *out, socklen_t *len)
 {
-	socklen_t full = shim_sockaddr_len(ss);
+	socklen_t full = ts_sa_len(ss);
 
 	if (!out || !len)
 		return -1;

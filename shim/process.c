@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Process life: the stack serves bridged descriptors wherever they are, so it must
  * outlive a process that exits or execs while connections are still open or still
  * have data to deliver. Then it goes on in a detached continuation (forked at that
@@ -32,7 +33,7 @@ static void continuation_setup(void)
 	}
 	real.close_range(lo, ~0u, 0);
 	setsid();
-	shim_session_finishing();
+	shim_keylock_finishing();
 	/* The log descriptor is a copy of the application's stderr: whoever reads that
 	 * (a pipe) must not wait for us. */
 	ts_log_set(-1, TS_LOG_ERROR);

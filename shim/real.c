@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libc's own functions, resolved once with dlsym(RTLD_NEXT). */
 #include <dlfcn.h>
 #include "shim.h"

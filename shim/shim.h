@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The LD_PRELOAD layer: interposed libc entry points and the state behind them.
  * It knows libc and the application's descriptors; it reaches the tunnel only
  * through stack/stack.h. */
@@ -11,6 +12,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include "config.h"
+#include "sockaddr.h"
 #include "stack.h"
 
 #define SHIM_EXPORT __attribute__((visibility("default")))
@@ -177,9 +179,9 @@ struct ts_stack *shim_tunnel(void);
 struct ts_stack *shim_tunnel_if_running(void);
 void shim_tunnel_init(void);
 
-/* ---- session.c, process.c ---- */
-int shim_session_acquire(void);
-void shim_session_finishing(void);
+/* ---- keylock.c (one process per key at a time), process.c ---- */
+int shim_keylock_acquire(void);
+void shim_keylock_finishing(void);
 bool shim_leave(const char *why);
 void shim_tunnel_abandon(void);
 extern int shim_detaching;
@@ -189,7 +191,6 @@ int shim_name_bind(int fd, const struct shim_conn *c);
 /* Decodes fd's identity from its name; false if fd is not a tunnel end. */
 bool shim_name_decode(int fd, int *proto, struct sockaddr_storage *local,
 		      struct sockaddr_storage *remote);
-socklen_t shim_sockaddr_len(const struct sockaddr_storage *ss);
 int shim_copy_addr(const struct sockaddr_storage *ss, struct sockaddr *out, socklen_t *len);
 
 /* ---- connect.c ---- */

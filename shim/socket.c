@@ -1,9 +1,10 @@
+/* SPDX-License-Identifier: MIT */
 /* socket, bind, connect and epoll_ctl: noting inet sockets, and routing connects. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-#include "dns.h"
+#include "dns/lookup.h"
 #include "log.h"
 #include "shim.h"
 

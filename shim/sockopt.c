@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What a tunnelled descriptor answers: it is a unix socketpair end underneath, but
  * getsockname, getpeername and getsockopt answer as for the TCP or UDP socket the
  * application made; setsockopt applies what means something to lwIP. */
@@ -5,7 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
-#include "dns.h"
+#include "dns/lookup.h"
 #include "log.h"
 #include "shim.h"
 

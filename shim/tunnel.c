@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The stack, started by the first operation that needs the tunnel (never in a
  * constructor: allocators and runtimes deadlock when a preload starts threads that
  * early). */
@@ -35,7 +36,7 @@ static struct ts_stack *start(void)
 {
 	struct ts_stack_options opt = { .thread_init = stack_thread_init,
 					.adopt_fd = shim_adopt_fd,
-					.acquire = shim_session_acquire };
+					.acquire = shim_keylock_acquire };
 	const char *scale = getenv("TUNSHIM_TIMER_SCALE");
 	char err[512];
 	struct ts_stack *st;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unconnected UDP: the socket stays a kernel socket, so it can talk to the host
  * network and the tunnel at once. Tunnel-bound datagrams leave it framed towards the
  * stack's relay (stack.h); the answers come back into it framed, and the receive
@@ -6,9 +7,10 @@
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/uio.h>
-#include "dns.h"
+#include "dns/lookup.h"
 #include "log.h"
 #include "shim.h"
+#include "sockaddr.h"
 
 struct shim_relay shim_relay4, shim_relay6;
 
@@ -84,7 +86,7 @@ ssize_t shim_udp_send_tunnel(int fd, struct shim_fd *e, const struct iovec *iov,
 	v[0] = (struct iovec){ &h, sizeof(h) };
 	memcpy(&v[1], iov, iovlen * sizeof(*iov));
 	m.msg_name = &r.addr;
-	m.msg_namelen = shim_sockaddr_len(&r.addr);
+	m.msg_namelen = ts_sa_len(&r.addr);
 	m.msg_iov = v;
 	m.msg_iovlen = iovlen + 1;
 	n = real.sendmsg(fd, &m, flags & ~(MSG_CONFIRM | MSG_FASTOPEN));
@@ -104,7 +106,7 @@ void shim_udp_closing(int fd, struct shim_fd *e)
 		return;
 	frame_for(&h, r, &any, TS_UDP_FRAME_CLOSE);
 	real.sendto(fd, &h, sizeof(h), MSG_DONTWAIT, (struct sockaddr *)&r->addr,
-		    shim_sockaddr_len(&r->addr));
+		    ts_sa_len(&r->addr));
 }
 
 /* One datagram, routed: tunnel, host, or refused. Returns -2 for "not ours". */
@@ -213,7 +215,7 @@ int shim_udp_serve(int fd, struct shim_fd *e, int family)
 	frame_for(&h, &r, &any, TS_UDP_FRAME_OPEN);
 	h.family = (uint8_t)family;
 	if (real.sendto(fd, &h, sizeof(h), MSG_DONTWAIT, (struct sockaddr *)&r.addr,
-			shim_sockaddr_len(&r.addr)) < 0)
+			ts_sa_len(&r.addr)) < 0)
 		return -1;
 	return 0;
 }

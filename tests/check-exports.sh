@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # libtunshim.so lives inside other programs: it must export no lwIP, libsodium or libb2
 # names and depend only on libc's libraries. Prints TAP lines.
 set -u

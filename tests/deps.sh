@@ -1,28 +1,40 @@
 #!/usr/bin/env bash
-# Checks that the Debian packages tunshim needs are installed. As root it installs
-# the missing ones (saying what); otherwise it prints the one apt-get line that would.
-#   tests/deps.sh build   what `make` needs
-#   tests/deps.sh demo    what `make demo` needs on top
-#   tests/deps.sh test    what `make test` needs on top
+# SPDX-License-Identifier: MIT
+# The Debian packages tunshim needs. As root it installs the missing ones (saying which);
+# otherwise, or with --check, it installs nothing and prints the one apt-get line that would.
+#   tests/deps.sh [--check] build   what `make` needs
+#   tests/deps.sh [--check] demo    what `make demo` needs on top
+#   tests/deps.sh [--check] test    what `make test` (and `make bench`) need on top
 set -euo pipefail
+check_only=0
+if [ "${1:-}" = --check ]; then
+	check_only=1
+	shift
+fi
 build_pkgs=(gcc make libc6-dev libsodium-dev libb2-dev xz-utils ca-certificates)
 demo_pkgs=(curl python3)
-test_pkgs=(bats iproute2 wireguard-go wireguard-tools curl python3 socat iperf3 wrk
+test_pkgs=(bats iproute2 wireguard-go wireguard-tools socat iperf3 wrk
 	netcat-openbsd nginx-light util-linux strace dnsmasq-base bind9-dnsutils)
 case "${1:-build}" in
 build) want=("${build_pkgs[@]}") ;;
 demo) want=("${build_pkgs[@]}" "${demo_pkgs[@]}") ;;
-test) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-*) echo "usage: $0 build|demo|test" >&2; exit 2 ;;
+test) want=("${build_pkgs[@]}" "${demo_pkgs[@]}" "${test_pkgs[@]}") ;;
+*) echo "usage: $0 [--check] build|demo|test" >&2; exit 2 ;;
 esac
+if ! command -v dpkg-query >/dev/null; then
+	echo "tests/deps.sh: not a Debian system; make sure these are installed: ${want[*]}" >&2
+	exit 0
+fi
 missing=()
 for p in "${want[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
-if [ "$(id -u)" != 0 ]; then
+if [ "$(id -u)" != 0 ] || [ "$check_only" = 1 ]; then
 	echo "tunshim needs these Debian packages; as root, run:" >&2
-	echo "  apt-get install -y ${missing[*]}" >&2
+	echo "  apt-get install -y --no-install-recommends ${missing[*]}" >&2
+	[ "$check_only" = 1 ] && [ "$(id -u)" = 0 ] &&
+		echo "(make demo and make test install them by themselves when run as root)" >&2
 	exit 1
 fi
 echo "tests/deps.sh: installing ${missing[*]}" >&2

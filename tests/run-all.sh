@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Everything `make test` runs: the unit tests (plain and under ASan/UBSan), then the
 # interop suites in network namespaces. Ends with one "N passed, N failed" line.
 set -u
@@ -9,7 +10,7 @@ trap 'rm -f "$log"' EXIT
 
 tests/check-exports.sh "$build"/libtunshim.so | tee -a "$log"
 tests/run-unit.sh "$build"/tests/test_* | tee -a "$log"
-ASAN_OPTIONS=detect_leaks=1 tests/run-unit.sh "$build"/san-tests/test_* \
+ASAN_OPTIONS=detect_leaks=1 tests/run-unit.sh "$build"/san-tests-address-undefined/test_* \
 	| sed 's/^\(not \)\{0,1\}ok - unit /&asan+ubsan /' | tee -a "$log"
 tests/run-interop.sh | tee -a "$log"
 tests/run-interop.sh tests/shim/*.bats | tee -a "$log"

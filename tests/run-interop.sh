@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs the interop suites: tests/interop/*.bats, or the .bats files given, with bats --tap.
 # They build network namespaces around a real wireguard-go (tests/lib/topology.bash), so
 # they need root, /dev/net/tun and `ip netns`; without them this says why and exits 0.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs unit test binaries; prints one TAP-like line per binary and exits non-zero
 # if any failed. Usage: tests/run-unit.sh BIN...
 set -u

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Fetches lwIP 2.1.3's source into $1 (a directory under build/), verified by checksum.
 # Debian's orig tarball through apt's source mechanism, with private state so the
 # system's apt configuration is not touched. Nothing unverified is ever built: where

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lwIP overrides for tunshim. Only what differs from opt.h, each with its reason. */
 #ifndef TS_LWIPOPTS_H
 #define TS_LWIPOPTS_H

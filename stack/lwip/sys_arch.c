@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The two platform functions lwIP needs with NO_SYS: a millisecond clock and randomness. */
 #include <time.h>
 #include <sodium.h>

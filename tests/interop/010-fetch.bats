@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # The program under test fetches over HTTP through its in-process tunnel from a real
 # wireguard-go peer (tests/lib/topology.bash): over IPv4 and IPv6, 50 MiB intact, a transfer
 # that outlives three rekeys, with a preshared key, and nothing without the tunnel.

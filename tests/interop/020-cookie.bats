@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # Cookies: wg_flood puts wireguard-go under load (its handshake queue holds 128 or more),
 # so it answers initiations without a valid mac2 with a cookie reply; the program under
 # test must take that cookie and complete its handshake with a mac2 while the flood goes on.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # An impaired path: the program under test reaches wireguard-go through ts_relay
 # (topo_relay_up), which delays each direction by 50 ms with 10 ms of jitter and loses,
 # reorders and duplicates 1% of the datagrams. The tunnel must carry TCP through all of it

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Shared helpers for the interop suites: a hermetic topology of network namespaces around a
 # real wireguard-go peer. Source it (bats: `load ../lib/topology`), then `topo_up`.
 #
@@ -36,7 +37,7 @@ TOPO_PREFIX=${TOPO_PREFIX:-ts}
 TOPO_HTTP_PORT=8080
 TOPO_SERVER_V4=10.200.0.1
 TOPO_SERVER_V6=fd00:200::1
-TOPO_TOOLS=${TOPO_TOOLS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/tests/tools}
+TOPO_TOOLS=${TOPO_TOOLS:-${TUNSHIM_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}/tests/tools}
 TS_FETCH=${TS_FETCH:-$TOPO_TOOLS/ts_fetch}
 WG_FLOOD=${WG_FLOOD:-$TOPO_TOOLS/wg_flood}
 TS_RELAY=${TS_RELAY:-$TOPO_TOOLS/ts_relay}

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # build/tunshim, the wrapper command: its options and messages, the exit codes it shares
 # with env(1) (125 its own errors, 126 cannot execute, 127 not found), the environment the
 # program sees, where it finds the library, and its warnings about programs LD_PRELOAD
@@ -11,7 +12,7 @@ bats_require_minimum_version 1.5.0
 
 setup_file() {
 	ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-	export TUNSHIM=${TUNSHIM:-$ROOT/build/tunshim}
+	export TUNSHIM=${TUNSHIM:-${TUNSHIM_BUILD:-$ROOT/build}/tunshim}
 	if [ ! -x "$TUNSHIM" ]; then
 		echo "$TUNSHIM is missing: run 'make build/tunshim'" >&2
 		return 1

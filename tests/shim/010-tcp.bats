@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # curl, unmodified, through libtunshim.so: over IPv4 and IPv6, through the wrapper
 # command, 100 MB intact, and the errors a user sees: a closed port is refused at once, an
 # address nobody answers times out with curl's own message. Without the shim the same curl

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # What goes into the tunnel and what never leaks: a broken config fails closed with one
 # clear message; a program that never touches the tunnel starts nothing; sendto with
 # MSG_FASTOPEN is a connect too.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # Real programs from the distribution, unmodified, through libtunshim.so: socat over TCP
 # (over UDP: 060-udp.bats), iperf3 (TCP and UDP, both directions), wrk with 200
 # connections, a python3 event loop (non-blocking connect and selectors), and bash's

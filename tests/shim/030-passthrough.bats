@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # What the shim must leave alone, and what it must survive: a wrapped program that talks to
 # a server on its own loopback and through the tunnel at once; destinations outside
 # AllowedIPs go to the kernel; a program that closes every descriptor above stderr

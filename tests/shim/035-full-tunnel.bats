@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # A full tunnel (AllowedIPs = 0.0.0.0/0, ::/0) behaves as wg-quick's: everything goes
 # into the tunnel except loopback, the endpoint, and the host's own subnets (routes more
 # specific than the default). The client namespace gets a LAN of its own for that:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # connect()'s semantics through the shim, asserted directly by test programs rather than
 # through a client's own timers (tests/tools/connect_check, tests/tools/sh_nb_connect):
 # with ts_relay adding 200 ms to the round trip, a non-blocking connect returns EINPROGRESS

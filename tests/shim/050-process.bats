@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # Process life: what a program sent before it exited is delivered (nc -q0, a one-shot UDP
 # sender), also when the next wrapped program with the same key starts right after it; a
 # child keeps a connection after its parent exits; an exec'd program answers getpeername

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # UDP through the shim. Connected sockets (socat, a python3 client) keep each datagram a
 # datagram. An unconnected socket talks to a server through the tunnel and to one on its
 # own loopback at once, with the kernel's semantics for recvfrom's source address,

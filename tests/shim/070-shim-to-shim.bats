@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # Shim to shim: both ends of the tunnel are unmodified programs under build/tunshim, each
 # with a key of its own, talking WireGuard over UDP on loopback. No namespaces, no root,
 # no wireguard-go, so this file also runs as an ordinary user.
@@ -24,7 +25,7 @@ PY=${PY:-/usr/bin/python3}
 setup_file() {
 	ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 	export ROOT
-	export TUNSHIM=${TUNSHIM:-$ROOT/build/tunshim}
+	export TUNSHIM=${TUNSHIM:-${TUNSHIM_BUILD:-$ROOT/build}/tunshim}
 	if [ ! -x "$TUNSHIM" ] || [ ! -r "$(dirname "$TUNSHIM")/libtunshim.so" ]; then
 		echo "$TUNSHIM or libtunshim.so beside it is missing: run 'make'" >&2
 		return 1

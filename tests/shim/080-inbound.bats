@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # Inbound: unmodified servers, wrapped in the client namespace, reachable over the tunnel at
 # 10.200.0.2 / fd00:200::2 (the config's Address) by clients in the server namespace, which
 # sit behind wireguard-go's TUN (10.200.0.1 / fd00:200::1) and run without the shim. Every

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # DNS through the tunnel (`DNS =` in the config). A dnsmasq behind the wireguard-go peer
 # knows names nobody else knows (tests/lib/topology.bash, topo_dns_up); the client
 # namespace's resolv.conf names a decoy resolver on its own loopback that must never see

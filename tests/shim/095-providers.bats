@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # The shapes in which platforms and VPN providers hand out configs (issue 4): an IPv6-only
 # private network (a ULA /120 out of a /48, its name server inside, a search domain, the
 # gateway by hostname, a keepalive), an endpoint given as an IPv6 literal, several peers

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Shared helpers for the shim suites (tests/shim/0[1-9]0-*.bats): real, unmodified programs
 # run under build/libtunshim.so inside the client namespace of tests/lib/topology.bash, whose
 # only interface is loopback, against real servers in the server namespace. Load it with
@@ -19,8 +20,8 @@
 source "$BATS_TEST_DIRNAME/../lib/topology.bash"
 
 SHIM_ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-SHIM_LIB=${SHIM_LIB:-$SHIM_ROOT/build/libtunshim.so}
-TUNSHIM=${TUNSHIM:-$SHIM_ROOT/build/tunshim}
+SHIM_LIB=${SHIM_LIB:-${TUNSHIM_BUILD:-$SHIM_ROOT/build}/libtunshim.so}
+TUNSHIM=${TUNSHIM:-${TUNSHIM_BUILD:-$SHIM_ROOT/build}/tunshim}
 SHIM_SERVERS=$SHIM_ROOT/tests/shim/servers.py
 # A bound on any one wrapped command, whatever its own timeouts do.
 SHIM_LIMIT=${SHIM_LIMIT:-60}

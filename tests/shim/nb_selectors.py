@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """A program written the way event loops are: non-blocking connects watched with the
 selectors module (epoll underneath), SO_ERROR read when the socket turns writable.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Small servers for the shim suites (tests/shim/helpers.bash starts them in a namespace).
 
   servers.py echo PORT [LOG]  TCP and UDP echo on [::]:PORT (IPv4 too). TCP echoes bytes

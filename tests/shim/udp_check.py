@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """UDP through the shim, checked against the kernel's semantics with the socket module.
 Every DEST is a UDP echo server (tests/shim/servers.py echo) given as ADDR PORT.
 

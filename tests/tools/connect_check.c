@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * connect_check: asserts connect()'s semantics through the ordinary socket API only, so one
  * program checks the shim (run under LD_PRELOAD, against a peer through the tunnel) and

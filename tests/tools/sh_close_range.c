@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sh_close_range: a program that closes every descriptor above stderr, as daemons and
  * process supervisors do, and then uses the network.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sh_exec_peer: a program exec'd with a TCP connection it inherited asks the descriptor
  * who it is connected to, as a server's worker or an inetd child would.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sh_fork_child: a forked child uses a TCP connection its parent opened.
  *

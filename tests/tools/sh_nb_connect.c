@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sh_nb_connect: the outcome of a non-blocking connect, as an event loop sees it: through
  * edge-triggered epoll and SO_ERROR.

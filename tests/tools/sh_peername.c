@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sh_peername: an inetd-style handler asks the connection it was started on who the
  * client is, as inetd services (and socat's EXEC/SYSTEM with nofork) do.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sh_udp_mmsg: sendmmsg and recvmmsg on one unconnected UDP socket, to several UDP echo
  * servers at once (through the tunnel and on loopback, in one batch).

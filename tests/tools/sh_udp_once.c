@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sh_udp_once: a one-shot UDP sender, like a syslog or metrics client: one datagram, then
  * it exits at once (returning from main).

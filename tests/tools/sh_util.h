@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Small helpers shared by the shim suites' test programs (tests/tools/sh_*.c): numeric
  * addresses, connects, full writes, a line read with a deadline. Everything fails loudly:
  * a test program that cannot do its job says why on stderr and exits 1. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ts_fetch: fetches one HTTP/1.0 resource through the in-process tunnel using the
  * stack's bridge API directly (no LD_PRELOAD), for the interop tests.
  *   ts_fetch [--rate BYTES_PER_SEC] [--timeout SECONDS] CONFIG ADDRESS PORT PATH

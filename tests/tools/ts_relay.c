@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ts_relay: a UDP impairment relay for the interop tests (the kernels here have no netem).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wg_flood: puts a WireGuard responder "under load" so that it answers with cookie replies.
  *

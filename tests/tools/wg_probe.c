@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* wg_probe: proves the crypto core interoperates with a real WireGuard peer.
  *
  *   wg_probe PRIVKEY_B64 PEER_PUBKEY_B64 HOST PORT SRC_IPV4 DST_IPV4 [PSK_B64]

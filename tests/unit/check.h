@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A tiny assertion helper for the unit tests: each CHECK counts, failures print
  * file:line and what was expected, and check_done() sets the exit code. */
 #ifndef TS_CHECK_H

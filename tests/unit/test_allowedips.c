@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* AllowedIPs: tables of prefixes and lookups with exact answers, then a
  * randomized cross-check against a linear longest-prefix search. */
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* wg-quick config parser: valid files are dumped to a canonical text and
  * compared whole; invalid ones are compared against their exact message. */
 #include <arpa/inet.h>

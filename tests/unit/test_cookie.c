@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mac1/mac2 and cookie replies: known answers, then the under-load round trip
  * between a responder's checker and an initiator's maker, with fake times. */
 #include <endian.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The WireGuard device end to end: two in-process devices, A (initiator, knows
  * B's endpoint) and B (responder, learns A's), whose datagrams go through a
  * queue the test pumps, so it can drop, hold, duplicate or reorder them. The

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The crypto core: known answers for the primitives, then whole handshakes
  * between two in-process identities, then transport data both ways. */
 #include <endian.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Replay window: numbered cases with exact answers, then a randomized
  * cross-check against a plain model (a set of seen counters and the highest). */
 #include <stdbool.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lwIP's compiler and platform glue for Linux with glibc. */
 #ifndef TS_LWIP_ARCH_CC_H
 #define TS_LWIP_ARCH_CC_H

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/* The tunnel as the shim sees it: a stack thread that owns lwIP and the WireGuard
+ * device, and bridges connections to socketpair ends the caller hands over. Every
+ * function here may be called from any thread; none blocks the stack thread. */
+#ifndef TS_STACK_H
+#define TS_STACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include "config.h"
+
+struct ts_stack;
+
+struct ts_stack_options {
+	double timer_scale; /* protocol timer factor for tests; <= 0 means 1 */
+	/* Optional: runs first on the stack thread (the shim marks the thread as its own). */
+	void (*thread_init)(void);
+	/* Optional: called with every descriptor the stack creates; returns the number
+	 * to use instead (the shim moves them out of the application's way). */
+	int (*adopt_fd)(int fd);
+	/* Optional: runs on the stack thread before anything is sent (the shim takes the
+	 * key's session there, possibly waiting for a previous holder, so that callers
+	 * never block on it). A negative errno fails every connection with it. */
+	int (*acquire)(void);
+};
+
+/* Resolves the peers' endpoints (host resolver), creates the UDP socket, starts the
+ * stack thread. Returns 0, or -1 with err set to a message for the user. cfg is
+ * copied as needed; the caller may free it afterwards. */
+int ts_stack_start(const struct wg_config *cfg, const struct ts_stack_options *opt,
+		   struct ts_stack **out, char *err, size_t errlen);
+/* Stops the thread, closes every bridged connection (RST) and frees everything. */
+void ts_stack_stop(struct ts_stack *st);
+
+/* A connection to a tunnel address, attached to fd: the stack's end of an AF_UNIX
+ * socketpair (SOCK_STREAM for TCP; SOCK_SEQPACKET for a connected UDP flow, so the
+ * stack sees the application close its end). The stack owns fd from the call on, also when it fails. */
+struct ts_bridge_req {
+	int proto;                       /* IPPROTO_TCP or IPPROTO_UDP */
+	struct sockaddr_storage remote;  /* AF_INET or AF_INET6 (not v4-mapped) */
+	struct sockaddr_storage local;   /* family 0: any address; port 0: ephemeral */
+	int fd;
+	size_t discard_bytes;            /* filler the caller wrote into its end, to drop
+					  * once the outcome is known (connect readiness) */
+	bool nodelay;
+	bool keepalive;
+	int keepidle, keepintvl, keepcnt; /* seconds / count; 0 = lwIP's default */
+};
+
+struct ts_bridge_result {
+	int error;                       /* 0, ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH, ... */
+	struct sockaddr_storage local;   /* the tunnel address and port actually used */
+	uint64_t id;                     /* unique per stack, for later commands */
+};
+
+/* Callbacks run on the stack thread; keep them short. All are optional. */
+struct ts_bridge_ops {
+	/* As soon as the pcb exists: res->local holds the address and port in use
+	 * (res->error != 0 if it could not even be created; done follows). */
+	void (*started)(void *arg, const struct ts_bridge_result *res);
+	/* Once: established (error 0) or failed. */
+	void (*done)(void *arg, const struct ts_bridge_result *res);
+	/* Once, last: the bridge is gone. error is 0 for an orderly end, else the
+	 * reason (ECONNRESET when the remote reset it, ETIMEDOUT, ...). */
+	void (*ended)(void *arg, int error);
+};
+
+/* Asynchronous. Returns 0 once queued, -errno if it could not be (then no callback
+ * runs and fd is closed). */
+int ts_bridge_open(struct ts_stack *st, const struct ts_bridge_req *req,
+		   const struct ts_bridge_ops *ops, void *arg);
+/* Synchronous: waits for the outcome. Returns 0 or -errno (res->error negated). */
+int ts_bridge_open_wait(struct ts_stack *st, const struct ts_bridge_req *req,
+			struct ts_bridge_result *res);
+
+/* Resets the connection (SO_LINGER 0 on close). */
+int ts_bridge_abort(struct ts_stack *st, uint64_t id);
+
+/* TCP_NODELAY and keepalive set after the connect (req's fields; the same meaning). */
+int ts_bridge_tcp_options(struct ts_stack *st, uint64_t id, const struct ts_bridge_req *opts);
+
+/* TCP_INFO's essentials, in Linux's terms. */
+struct ts_tcp_info {
+	int state;           /* TCP_ESTABLISHED, ... (netinet/tcp.h) */
+	uint32_t rtt_us, rttvar_us, snd_mss, rcv_mss, snd_cwnd, unacked, retransmits;
+};
+int ts_bridge_tcp_info(struct ts_stack *st, uint64_t id, struct ts_tcp_info *out);
+
+/* True while bridged connections remain, or packets wait for a handshake: the
+ * process must not take the stack with it when it exits or execs. */
+bool ts_stack_busy(struct ts_stack *st);
+/* Hands the stack to a detached continuation: stops the stack thread at a safe point
+ * and forks. The child calls child_setup (close the application's descriptors,
+ * setsid), then runs the loop until every bridge has ended and nothing is left to
+ * send, and leaves with _exit(0): the application's exit handlers never run there.
+ * Returns the child's pid in the parent, where the stack stays stopped, or -1. */
+pid_t ts_stack_detach(struct ts_stack *st, void (*child_setup)(void));
+
+/* Unconnected UDP: an application socket stays a kernel socket (it may talk to the
+ * host network too). Tunnel-bound datagrams are sent from that very socket to the
+ * stack's relay socket on loopback, framed by this header; the stack sends them from
+ * the tunnel address with the same port, and delivers the answers to the socket's
+ * kernel address, framed the same way with the tunnel source. The token keeps other
+ * local processes from injecting datagrams. */
+#define TS_UDP_FRAME_DATA 1
+#define TS_UDP_FRAME_CLOSE 2
+#define TS_UDP_FRAME_OPEN 3   /* a server socket: family AF_INET, AF_INET6 or 0 for both */
+struct ts_udp_frame {
+	uint8_t token[8];
+	uint8_t type;
+	uint8_t family;   /* AF_INET or AF_INET6 */
+	uint16_t port;    /* network order: destination (to the stack) or source (from it) */
+	uint8_t addr[16];
+} __attribute__((packed));
+
+/* The relay address for sockets of this family (AF_INET or AF_INET6), and the token.
+ * -EAFNOSUPPORT when there is none for that family. */
+int ts_stack_udp_relay(struct ts_stack *st, int family, struct sockaddr_storage *addr,
+		       uint8_t token[8]);
+
+/* Inbound TCP. Tunnel connections to port (on any of the interface's addresses) are
+ * handed to the application's kernel listener at forward (a loopback address) as
+ * ordinary loopback connections, so one listening descriptor serves host and tunnel
+ * clients alike. Who such a connection really came from is kept in a registry that
+ * any process of the user can read (an inetd-style handler calls getpeername).
+ * family: AF_INET or AF_INET6 for tunnel clients of that family only, AF_UNSPEC both. */
+int ts_listen(struct ts_stack *st, int family, uint16_t port,
+	      const struct sockaddr_storage *forward, uint64_t *id);
+int ts_unlisten(struct ts_stack *st, uint64_t id);
+/* Whether something still listens (SOCK_STREAM) or is bound (SOCK_DGRAM) at addr: a
+ * bind there fails while it does. */
+bool ts_port_alive(const struct sockaddr_storage *addr, int type);
+/* For a TCP socket whose peer is the loopback address lo_peer: the tunnel peer and the
+ * tunnel address it connected to, if the stack made that connection. */
+bool ts_inbound_lookup(const struct sockaddr_storage *lo_peer, struct sockaddr_storage *remote,
+		       struct sockaddr_storage *local);
+
+/* Peer statistics, copied under the stack thread. */
+struct wg_peer_stats;
+int ts_stack_peer_stats(struct ts_stack *st, int peer_index, struct wg_peer_stats *out);
+
+#endif

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/* One bridged connection: a socketpair end (fd) on one side, an lwIP pcb on the other. */
+#ifndef TS_BRIDGE_H
+#define TS_BRIDGE_H
+
+#include <stdbool.h>
+#include "lwip/tcp.h"
+#include "lwip/udp.h"
+#include "stack_internal.h"
+
+struct ts_bridge {
+	struct ts_pollable poll;   /* first: the loop hands us back this pointer */
+	struct ts_bridge *next;    /* st->bridges */
+	struct ts_stack *st;
+	struct ts_bridge_req req;
+	struct ts_bridge_ops ops;
+	void *arg;
+	uint64_t id;
+	int fd;
+	int peer;                  /* routing peer, for handshake failures */
+	uint32_t events;           /* current epoll interest on fd */
+	size_t discard_left;
+	int fail_errno;            /* set before an abort we caused */
+	bool reported, dead;
+	/* TCP */
+	struct tcp_pcb *tcp;
+	struct pbuf *to_app;       /* received, not yet written to fd */
+	size_t to_app_off;         /* bytes of to_app's first pbuf already written */
+	bool app_eof, remote_fin, fin_to_app;
+	uint64_t orphan_since;     /* continuation: when the last ack progress was seen */
+	u32_t orphan_lastack;
+	/* UDP */
+	struct udp_pcb *udp;
+	/* inbound: fd is a kernel TCP socket to the application's listener */
+	bool kernel_socket;
+	/* inbound: the registry entry to remove at the end (0 = none) */
+	int inbound_family;
+	uint16_t inbound_port;
+};
+
+/* bridge_tcp.c */
+void ts_bridge_tcp_adopt(struct ts_bridge *b, struct tcp_pcb *pcb);
+
+/* bridge.c */
+void ts_bridge_report(struct ts_bridge *b, int error);
+void ts_bridge_started(struct ts_bridge *b);
+void ts_bridge_set_events(struct ts_bridge *b, uint32_t events);
+void ts_bridge_finish(struct ts_bridge *b);
+bool ts_bridge_discard(struct ts_bridge *b);
+void ts_bridge_reap(struct ts_stack *st);
+struct ts_bridge *ts_bridge_new(struct ts_stack *st, int fd);
+int ts_ip_from_sockaddr(const struct sockaddr_storage *ss, ip_addr_t *ip, u16_t *port);
+void ts_sockaddr_from_ip(const ip_addr_t *ip, u16_t port, struct sockaddr_storage *ss);
+
+#endif

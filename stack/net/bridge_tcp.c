@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: MIT */
+/* TCP bridging: bytes flow between the socketpair end and the lwIP pcb with
+ * backpressure both ways. A full socketpair means no tcp_recved, so the remote's
+ * window closes; an empty tcp_sndbuf means we stop reading the socketpair. */
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include "bridge.h"
+#include "log.h"
+
+#define IOV_MAX_BATCH 64
+
+static void tcp_try_close(struct ts_bridge *b);
+
+static void detach_pcb(struct ts_bridge *b)
+{
+	struct tcp_pcb *pcb = b->tcp;
+
+	if (!pcb)
+		return;
+	tcp_arg(pcb, NULL);
+	tcp_recv(pcb, NULL);
+	tcp_sent(pcb, NULL);
+	tcp_err(pcb, NULL);
+	b->tcp = NULL;
+}
+
+/* Writes what lwIP handed us to the application; acknowledges only what it took. */
+static int flush_to_app(struct ts_bridge *b)
+{
+	while (b->to_app) {
+		struct iovec iov[IOV_MAX_BATCH];
+		struct pbuf *q = b->to_app;
+		size_t off = b->to_app_off;
+		int n = 0;
+		ssize_t w;
+
+		for (; q && n < IOV_MAX_BATCH; q = q->next, off = 0)
+			iov[n++] = (struct iovec){ (char *)q->payload + off, q->len - off };
+		w = writev(b->fd, iov, n);
+		if (w < 0)
+			return errno == EAGAIN ? 0 : -errno;
+		for (size_t left = (size_t)w; left > 0;) {
+			struct pbuf *p = b->to_app;
+			size_t avail = p->len - b->to_app_off;
+
+			if (left < avail) {
+				b->to_app_off += left;
+				break;
+			}
+			left -= avail;
+			b->to_app = p->next;
+			b->to_app_off = 0;
+			p->next = NULL;
+			/* The chain link held the reference to the next pbuf; it is ours now. */
+			pbuf_free(p);
+		}
+		for (size_t done = (size_t)w; done > 0 && b->tcp;) {
+			u16_t chunk = done > 0xffff ? 0xffff : (u16_t)done;
+
+			tcp_recved(b->tcp, chunk);
+			done -= chunk;
+		}
+	}
+	return 0;
+}
+
+static void update_events(struct ts_bridge *b)
+{
+	uint32_t ev = 0;
+
+	if (!b->app_eof && b->tcp && tcp_sndbuf(b->tcp) > 0 &&
+	    tcp_sndqueuelen(b->tcp) < TCP_SND_QUEUELEN - 8)
+		ev |= EPOLLIN;
+	if (b->to_app)
+		ev |= EPOLLOUT;
+	ts_bridge_set_events(b, ev);
+}
+
+static void app_to_remote(struct ts_bridge *b)
+{
+	static char buf[65536];
+
+	while (b->tcp && !b->app_eof) {
+		size_t room = tcp_sndbuf(b->tcp);
+		ssize_t n;
+
+		if (room == 0 || tcp_sndqueuelen(b->tcp) >= TCP_SND_QUEUELEN - 8)
+			break;
+		n = read(b->fd, buf, room < sizeof(buf) ? room : sizeof(buf));
+		if (n > 0) {
+			if (tcp_write(b->tcp, buf, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK) {
+				ts_err("tcp_write failed; connection aborted");
+				b->fail_errno = ENOMEM;
+				tcp_abort(b->tcp);
+				return;
+			}
+		} else if (n == 0) {
+			b->app_eof = true;
+			tcp_shutdown(b->tcp, 0, 1); /* FIN after the queued data */
+		} else {
+			if (errno != EAGAIN && errno != EINTR) {
+				b->fail_errno = ECONNRESET;
+				tcp_abort(b->tcp);
+				return;
+			}
+			break;
+		}
+	}
+	if (b->tcp)
+		tcp_output(b->tcp);
+}
+
+static void remote_fin_to_app(struct ts_bridge *b)
+{
+	if (b->remote_fin && !b->to_app && !b->fin_to_app) {
+		shutdown(b->fd, SHUT_WR);
+		b->fin_to_app = true;
+	}
+}
+
+static void tcp_fd_event(struct ts_stack *st, struct ts_pollable *p, uint32_t events)
+{
+	struct ts_bridge *b = (struct ts_bridge *)p;
+
+	(void)st;
+	if (b->dead)
+		return;
+	/* Still connecting, and the application gave up (closed its end): abort. */
+	if (!b->reported) {
+		if ((events & (EPOLLRDHUP | EPOLLHUP)) && b->tcp) {
+			b->fail_errno = ECONNABORTED;
+			tcp_abort(b->tcp);
+		}
+		return;
+	}
+	if ((events & EPOLLOUT) && flush_to_app(b) < 0) {
+		b->fail_errno = EPIPE;
+		if (b->tcp)
+			tcp_abort(b->tcp); /* the application is gone: reset, as the kernel does */
+		return;
+	}
+	remote_fin_to_app(b);
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		app_to_remote(b);
+	if (b->dead)
+		return;
+	tcp_try_close(b);
+	if (!b->dead)
+		update_events(b);
+}
+
+static void tcp_try_close(struct ts_bridge *b)
+{
+	if (b->dead || !b->app_eof || !b->fin_to_app)
+		return;
+	if (b->tcp) {
+		struct tcp_pcb *pcb = b->tcp;
+
+		detach_pcb(b);
+		if (tcp_close(pcb) != ERR_OK)
+			tcp_abort(pcb);
+	}
+	ts_bridge_finish(b);
+}
+
+static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+	struct ts_bridge *b = arg;
+
+	(void)pcb;
+	(void)err;
+	if (!b || b->dead) {
+		if (p)
+			pbuf_free(p);
+		return ERR_OK;
+	}
+	if (!p) {
+		b->remote_fin = true;
+	} else if (b->to_app) {
+		pbuf_cat(b->to_app, p);
+	} else {
+		b->to_app = p;
+		b->to_app_off = 0;
+	}
+	if (flush_to_app(b) < 0) {
+		b->fail_errno = EPIPE;
+		tcp_abort(b->tcp);
+		return ERR_ABRT;
+	}
+	remote_fin_to_app(b);
+	tcp_try_close(b);
+	if (!b->dead)
+		update_events(b);
+	return ERR_OK;
+}
+
+static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
+{
+	struct ts_bridge *b = arg;
+
+	(void)pcb;
+	(void)len;
+	if (b && !b->dead)
+		update_events(b); /* room again: resume reading the application */
+	return ERR_OK;
+}
+
+static int connect_errno(err_t err)
+{
+	switch (err) {
+	case ERR_RST:
+		return ECONNREFUSED;
+	case ERR_ABRT:
+		return ETIMEDOUT;
+	default:
+		return ECONNRESET;
+	}
+}
+
+static void on_err(void *arg, err_t err)
+{
+	struct ts_bridge *b = arg;
+
+	if (!b)
+		return;
+	b->tcp = NULL; /* lwIP has freed the pcb */
+	/* A reset from the tunnel reaches an application on a kernel socket as a reset. */
+	if (err == ERR_RST && b->kernel_socket) {
+		struct linger lg = { 1, 0 };
+
+		setsockopt(b->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	if (!b->fail_errno)
+		b->fail_errno = b->reported ? ECONNRESET : connect_errno(err);
+	ts_bridge_finish(b);
+}
+
+static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+	struct ts_bridge *b = arg;
+
+	(void)pcb;
+	(void)err;
+	if (!b || b->dead)
+		return ERR_OK;
+	ts_bridge_report(b, 0);
+	ts_bridge_discard(b);
+	app_to_remote(b);
+	if (!b->dead)
+		update_events(b);
+	return ERR_OK;
+}
+
+static void apply_options(struct tcp_pcb *pcb, const struct ts_bridge_req *r)
+{
+	if (r->nodelay)
+		tcp_nagle_disable(pcb);
+	else
+		tcp_nagle_enable(pcb);
+	if (!r->keepalive)
+		ip_reset_option(pcb, SOF_KEEPALIVE);
+	if (r->keepalive) {
+		ip_set_option(pcb, SOF_KEEPALIVE);
+		if (r->keepidle > 0)
+			pcb->keep_idle = (u32_t)r->keepidle * 1000;
+		if (r->keepintvl > 0)
+			pcb->keep_intvl = (u32_t)r->keepintvl * 1000;
+		if (r->keepcnt > 0)
+			pcb->keep_cnt = (u32_t)r->keepcnt;
+	}
+}
+
+int ts_bridge_tcp_open(struct ts_stack *st, struct ts_bridge *b)
+{
+	ip_addr_t rip, lip;
+	u16_t rport, lport = 0;
+	struct tcp_pcb *pcb;
+
+	(void)st;
+	if (ts_ip_from_sockaddr(&b->req.remote, &rip, &rport) < 0)
+		return -EAFNOSUPPORT;
+	pcb = tcp_new_ip_type(IP_GET_TYPE(&rip));
+	if (!pcb)
+		return -ENOMEM;
+	b->tcp = pcb;
+	b->poll.handler = tcp_fd_event;
+	tcp_arg(pcb, b);
+	tcp_recv(pcb, on_recv);
+	tcp_sent(pcb, on_sent);
+	tcp_err(pcb, on_err);
+	apply_options(pcb, &b->req);
+	if (b->req.local.ss_family && ts_ip_from_sockaddr(&b->req.local, &lip, &lport) == 0 &&
+	    tcp_bind(pcb, &lip, lport) != ERR_OK) {
+		detach_pcb(b);
+		tcp_abort(pcb);
+		return -EADDRINUSE;
+	}
+	if (tcp_connect(pcb, &rip, rport, on_connected) != ERR_OK) {
+		detach_pcb(b);
+		tcp_abort(pcb);
+		return -EHOSTUNREACH;
+	}
+	ts_bridge_started(b);
+	/* Notice an application that closes its end before the outcome. */
+	ts_bridge_set_events(b, EPOLLRDHUP);
+	return 0;
+}
+
+/* An lwIP connection that arrived on a listener, bridged to b->fd (a kernel socket
+ * connecting to the application's listener). */
+void ts_bridge_tcp_adopt(struct ts_bridge *b, struct tcp_pcb *pcb)
+{
+	b->tcp = pcb;
+	b->poll.handler = tcp_fd_event;
+	tcp_arg(pcb, b);
+	tcp_recv(pcb, on_recv);
+	tcp_sent(pcb, on_sent);
+	tcp_err(pcb, on_err);
+	update_events(b);
+}
+
+int ts_bridge_options_id(struct ts_stack *st, uint64_t id, const struct ts_bridge_req *opts)
+{
+	for (struct ts_bridge *b = st->bridges; b; b = b->next) {
+		if (b->id != id || b->dead)
+			continue;
+		if (b->tcp)
+			apply_options(b->tcp, opts);
+		return 0;
+	}
+	return -ENOENT;
+}

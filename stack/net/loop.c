@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: MIT */
+/* The stack thread: one epoll loop over the command eventfd, the outer UDP socket and
+ * every bridged descriptor, plus lwIP's and the device's timers. lwIP and the device
+ * are touched from here only, so nothing below takes a lock. */
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+#include "lwip/init.h"
+#include "lwip/timeouts.h"
+#include "lwip/priv/tcp_priv.h"
+#include "hs_gap.h"
+#include "log.h"
+#include "messages.h"
+#include "pacer.h"
+#include "sockaddr.h"
+#include "bridge.h"
+#include "stack_internal.h"
+#include "sockaddr.h"
+
+#define RX_BATCH 32
+
+struct ts_cmd *ts_cmd_take_all(struct ts_stack *st);
+void ts_waiter_wake(struct ts_waiter *w, int rc);
+
+void ts_loop_watch(struct ts_stack *st, int fd, struct ts_pollable *p, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = p };
+
+	if (epoll_ctl(st->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		ts_err("epoll add fd %d: %s", fd, strerror(errno));
+}
+
+void ts_loop_modify(struct ts_stack *st, int fd, struct ts_pollable *p, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = p };
+
+	if (epoll_ctl(st->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+		ts_err("epoll mod fd %d: %s", fd, strerror(errno));
+}
+
+void ts_loop_unwatch(struct ts_stack *st, int fd)
+{
+	epoll_ctl(st->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+static uint64_t now_ns(void *ctx)
+{
+	struct timespec ts;
+
+	(void)ctx;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* ---- outer UDP ---- */
+
+static int send_now(void *ctx, const struct sockaddr *dst, socklen_t dstlen,
+		    const uint8_t *buf, size_t len)
+{
+	struct ts_stack *st = ctx;
+	struct sockaddr_storage mapped;
+
+	/* A dual-stack socket reaches IPv4 endpoints through mapped addresses. */
+	if (st->udp_family == AF_INET6 && dst->sa_family == AF_INET) {
+		memcpy(&mapped, dst, sizeof(struct sockaddr_in));
+		ts_sa_map(&mapped);
+		dst = (const struct sockaddr *)&mapped;
+		dstlen = sizeof(struct sockaddr_in6);
+	}
+	if (len == MESSAGE_INITIATION_LEN && buf[0] == MESSAGE_INITIATION)
+		ts_gap_record(st->gap_fd);
+	if (sendto(st->udp_fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, dst, dstlen) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Data goes through the pacer (pacer.h); handshake messages go at once. */
+static int send_udp(void *ctx, const struct sockaddr *dst, socklen_t dstlen,
+		    const uint8_t *buf, size_t len)
+{
+	struct ts_stack *st = ctx;
+
+	if (st->fail_errno)
+		return -st->fail_errno; /* another process holds this key's session */
+	if (len < MESSAGE_MINIMUM_LEN || buf[0] != MESSAGE_DATA)
+		return send_now(ctx, dst, dstlen, buf, len);
+	return pacer_send(&st->pacer, now_ns(NULL), send_now, st, dst, dstlen, buf, len);
+}
+
+/* Mapped sources are reported as plain IPv4, so endpoints compare consistently. */
+static socklen_t normalize_source(struct sockaddr_storage *ss, socklen_t len)
+{
+	return ts_sa_unmap(ss) ? sizeof(struct sockaddr_in) : len;
+}
+
+static void udp_readable(struct ts_stack *st, struct ts_pollable *p, uint32_t events)
+{
+	struct mmsghdr msgs[RX_BATCH];
+	struct iovec iov[RX_BATCH];
+	struct sockaddr_storage src[RX_BATCH];
+	int n;
+
+	(void)p;
+	(void)events;
+	for (int i = 0; i < RX_BATCH; i++) {
+		iov[i] = (struct iovec){ st->rxbufs + i * st->rxslot, st->rxslot };
+		msgs[i].msg_hdr = (struct msghdr){ .msg_name = &src[i], .msg_namelen = sizeof(src[i]),
+						   .msg_iov = &iov[i], .msg_iovlen = 1 };
+	}
+	n = recvmmsg(st->udp_fd, msgs, RX_BATCH, MSG_DONTWAIT, NULL);
+	for (int i = 0; i < n; i++) {
+		socklen_t sl = normalize_source(&src[i], msgs[i].msg_hdr.msg_namelen);
+
+		if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
+			continue;
+		wg_device_receive(st->dev, iov[i].iov_base, msgs[i].msg_len,
+				  (struct sockaddr *)&src[i], sl);
+		/* Hand decrypted packets to lwIP outside the device's receive path. */
+		ts_netif_drain(st);
+	}
+}
+
+static void grow_buffers(int fd)
+{
+	int sz = 4 << 20;
+
+	/* Bulk transfers burst faster than one loop iteration drains; privileged
+	 * processes may exceed rmem_max, others get what the kernel allows. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+}
+
+static int outer_bind(int fd, int family, uint16_t port)
+{
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons(port) };
+
+	if (family == AF_INET6)
+		return bind(fd, (struct sockaddr *)&a6, sizeof(a6));
+	return bind(fd, (struct sockaddr *)&a4, sizeof(a4));
+}
+
+int ts_udp_open(struct ts_stack *st, const struct wg_config *cfg, char *err, size_t errlen)
+{
+	int off = 0, fd;
+
+	/* One dual-stack socket serves v4 and v6 endpoints; fall back to v4 only
+	 * where IPv6 is disabled. */
+	st->udp_family = AF_INET6;
+	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd >= 0 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0) {
+		st->udp_family = AF_INET;
+		fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	}
+	if (fd < 0 || outer_bind(fd, st->udp_family, cfg->listen_port) < 0) {
+		snprintf(err, errlen, "cannot open the WireGuard UDP socket%s%u: %s",
+			 cfg->has_listen_port ? " on port " : "", cfg->has_listen_port ?
+			 cfg->listen_port : 0u, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	grow_buffers(fd);
+	st->udp_fd = ts_adopt_fd(st, fd);
+	st->rxslot = (size_t)cfg->mtu + 128;
+	st->rxbufs = malloc(st->rxslot * RX_BATCH);
+	if (!st->rxbufs)
+		return snprintf(err, errlen, "out of memory"), -1;
+	return 0;
+}
+
+/* ---- device ---- */
+
+static void peer_event(void *ctx, int peer, int event)
+{
+	if (event != WG_PEER_HANDSHAKE_FAILED)
+		return;
+	ts_bridge_peer_failed(ctx, peer);
+	ts_endpoint_reresolve(ctx, peer);
+}
+
+struct wg_device *ts_device_create(struct ts_stack *st, const struct wg_config *cfg,
+				   const struct sockaddr_storage *eps, double scale)
+{
+	static struct wg_device_ops ops;
+	struct wg_timer_params tp;
+
+	ops = (struct wg_device_ops){ .ctx = st, .send_udp = send_udp, .deliver = ts_netif_deliver,
+				      .now = now_ns, .peer_event = peer_event };
+	wg_timer_params_default(&tp, scale);
+	return wg_device_new(cfg, eps, &tp, &ops);
+}
+
+/* ---- commands ---- */
+
+static void run_command(struct ts_stack *st, struct ts_cmd *cmd)
+{
+	switch (cmd->type) {
+	case TS_CMD_BRIDGE:
+		ts_bridge_start(st, cmd);
+		break;
+	case TS_CMD_STATS:
+		ts_waiter_wake(cmd->waiter, wg_device_peer_stats(st->dev, cmd->peer, cmd->stats));
+		break;
+	case TS_CMD_ABORT:
+		ts_bridge_abort_id(st, cmd->id);
+		ts_waiter_wake(cmd->waiter, 0);
+		break;
+	case TS_CMD_INFO:
+		ts_waiter_wake(cmd->waiter, ts_bridge_info_id(st, cmd->id, cmd->info));
+		break;
+	case TS_CMD_BUSY:
+		/* Datagrams the application sent just before asking are still queued
+		 * in our sockets: send them first, so they count. */
+		ts_udp_relay_drain(st);
+		ts_waiter_wake(cmd->waiter, !ts_loop_idle(st));
+		break;
+	case TS_CMD_TCPOPT:
+		ts_waiter_wake(cmd->waiter, ts_bridge_options_id(st, cmd->id, &cmd->req));
+		break;
+	case TS_CMD_ENDPOINT:
+		ts_endpoint_update(st, cmd);
+		break;
+	case TS_CMD_LISTEN:
+		ts_waiter_wake(cmd->waiter, ts_listen_start(st, cmd));
+		break;
+	case TS_CMD_UNLISTEN:
+		ts_waiter_wake(cmd->waiter, ts_listen_stop(st, cmd->id));
+		break;
+	case TS_CMD_PARK:
+		/* The detaching thread forks once we are here, between two iterations,
+		 * touching nothing; this process never runs the stack again. */
+		ts_waiter_wake(cmd->waiter, 0);
+		for (;;)
+			pause();
+		break;
+	}
+	free(cmd);
+}
+
+static void requeue_front(struct ts_stack *st, struct ts_cmd *chain)
+{
+	struct ts_cmd *last = chain;
+
+	while (last->next)
+		last = last->next;
+	pthread_mutex_lock(&st->qmu);
+	last->next = st->qhead;
+	if (!st->qhead)
+		st->qtail = last;
+	st->qhead = chain;
+	pthread_mutex_unlock(&st->qmu);
+}
+
+static void commands_ready(struct ts_stack *st, struct ts_pollable *p, uint32_t events)
+{
+	uint64_t v;
+	struct ts_cmd *cmd, *next;
+
+	(void)p;
+	(void)events;
+	if (read(st->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		ts_err("stack eventfd: %s", strerror(errno));
+	for (cmd = ts_cmd_take_all(st); cmd; cmd = next) {
+		next = cmd->next;
+		/* Parking never returns here: what came after it goes back to the queue,
+		 * for the continuation to run. */
+		if (cmd->type == TS_CMD_PARK && next)
+			requeue_front(st, next);
+		run_command(st, cmd);
+	}
+}
+
+/* ---- the loop ---- */
+
+/* How long the loop may sleep: lwIP's and the device's timers, and the pacer. */
+static uint64_t next_timeout_ns(struct ts_stack *st)
+{
+	uint64_t now = now_ns(NULL), dl = wg_device_tick(st->dev);
+	u32_t lw = sys_timeouts_sleeptime();
+	uint64_t ns = lw == SYS_TIMEOUTS_SLEEPTIME_INFINITE ? 60000000000ull : lw * 1000000ull;
+	uint64_t pace = pacer_flush(&st->pacer, now, send_now, st);
+
+	if (st->continuation && ns > 1000000000ull)
+		ns = 1000000000ull; /* re-check the end condition */
+	if (dl != UINT64_MAX && (dl > now ? dl - now : 0) < ns)
+		ns = dl > now ? dl - now : 0;
+	return pace < ns ? pace : ns;
+}
+
+/* Nothing bridged, nothing in flight in lwIP, nothing waiting for a handshake. */
+bool ts_loop_idle(struct ts_stack *st)
+{
+	for (struct ts_bridge *b = st->bridges; b; b = b->next)
+		if (!b->dead)
+			return false;
+	return tcp_active_pcbs == NULL && wg_device_staged(st->dev) == 0 &&
+	       !ts_listen_alive(st) && !ts_udp_servers_alive(st);
+}
+
+/* A continuation whose connections have all ended on our side gives lwIP this long
+ * to finish closing them (a peer that never acknowledges our FIN must not keep the
+ * session, and the next process waiting for it, for minutes). */
+#define CONTINUATION_LINGER_NS (10ull * 1000000000ull)
+
+/* A bridge whose application end no process holds any more, and whose data lwIP has
+ * delivered, only waits for the remote's FIN: like the kernel's orphaned sockets it
+ * must not keep the continuation (and the key's session) alive for ever. */
+#define ORPHAN_STALL_NS (30ull * 1000000000ull)
+
+static bool bridge_serving(struct ts_bridge *b)
+{
+	struct pollfd p = { .fd = b->fd };
+	uint64_t now = now_ns(NULL);
+
+	if (b->dead)
+		return false;
+	if (!b->tcp || !(poll(&p, 1, 0) == 1 && (p.revents & POLLHUP)))
+		return true; /* an application still holds its end */
+	if (!b->to_app && tcp_sndqueuelen(b->tcp) == 0)
+		return false; /* delivered: only the remote's FIN is awaited */
+	/* Orphaned with data (or our FIN) in flight: served while the remote makes
+	 * progress; a remote that acknowledges nothing for 30 s is given up. */
+	if (!b->orphan_since || b->orphan_lastack != b->tcp->lastack) {
+		b->orphan_since = now;
+		b->orphan_lastack = b->tcp->lastack;
+	}
+	if (now - b->orphan_since < ORPHAN_STALL_NS)
+		return true;
+	b->fail_errno = ETIMEDOUT;
+	tcp_abort(b->tcp);
+	return false;
+}
+
+static bool continuation_done(struct ts_stack *st)
+{
+	bool bridges = false;
+
+	/* A daemon that inherited a listener is still served. */
+	for (struct ts_bridge *b = st->bridges; b && !bridges; b = b->next)
+		bridges = bridge_serving(b);
+	bridges = bridges || ts_listen_alive(st) || ts_udp_servers_alive(st);
+	if (bridges) {
+		st->linger_until = 0;
+		return false;
+	}
+	if (ts_loop_idle(st))
+		return true;
+	if (!st->linger_until)
+		st->linger_until = now_ns(NULL) + CONTINUATION_LINGER_NS;
+	return now_ns(NULL) > st->linger_until;
+}
+
+void ts_loop_run(struct ts_stack *st)
+{
+	struct epoll_event evs[64];
+
+	while (!__atomic_load_n(&st->stopping, __ATOMIC_SEQ_CST)) {
+		if (st->continuation && continuation_done(st))
+			break;
+		uint64_t t = next_timeout_ns(st);
+		struct timespec ts = { (time_t)(t / 1000000000ull), (long)(t % 1000000000ull) };
+		int n = epoll_pwait2(st->epfd, evs, 64, &ts, NULL);
+
+		for (int i = 0; i < n; i++) {
+			struct ts_pollable *p = evs[i].data.ptr;
+
+			p->handler(st, p, evs[i].events);
+		}
+		sys_check_timeouts();
+		ts_netif_drain(st);
+		ts_bridge_reap(st);
+	}
+}
+
+void *ts_loop_main(void *arg)
+{
+	struct ts_stack *st = arg;
+
+	if (st->opt.thread_init)
+		st->opt.thread_init();
+	if (st->opt.acquire) {
+		int rc = st->opt.acquire();
+
+		if (rc < 0)
+			st->fail_errno = -rc;
+	}
+	ts_gap_wait(st->gap_fd);
+	st->ev_poll.handler = commands_ready;
+	st->udp_poll.handler = udp_readable;
+	ts_loop_watch(st, st->evfd, &st->ev_poll, EPOLLIN);
+	ts_loop_watch(st, st->udp_fd, &st->udp_poll, EPOLLIN);
+	ts_udp_relay_watch(st);
+	ts_loop_run(st);
+	ts_listen_close_all(st);
+	ts_bridge_close_all(st);
+	return NULL;
+}

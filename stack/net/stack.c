@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: MIT */
+/* Starting and stopping the stack, and the command queue that application threads
+ * use to reach the stack thread. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include "hs_gap.h"
+#include "log.h"
+#include "stack_internal.h"
+
+void *ts_loop_main(void *arg);
+int ts_udp_open(struct ts_stack *st, const struct wg_config *cfg, char *err, size_t errlen);
+struct wg_device *ts_device_create(struct ts_stack *st, const struct wg_config *cfg,
+				   const struct sockaddr_storage *eps, double scale);
+
+static int resolve_endpoint(const struct wg_peer_config *p, struct sockaddr_storage *out,
+			    char *err, size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	if (!p->endpoint_host)
+		return 0;
+	return ts_endpoint_resolve(p->endpoint_host, p->endpoint_port, out, err, errlen);
+}
+
+/* Endpoint hostnames are kept to resolve them again when a peer stops answering. */
+static int keep_hostnames(struct ts_stack *st, const struct wg_config *cfg)
+{
+	st->n_peers = cfg->n_peers;
+	st->ep_host = calloc(cfg->n_peers + 1, sizeof(*st->ep_host));
+	st->ep_port = calloc(cfg->n_peers + 1, sizeof(*st->ep_port));
+	st->ep_resolving = calloc(cfg->n_peers + 1, sizeof(*st->ep_resolving));
+	if (!st->ep_host || !st->ep_port || !st->ep_resolving)
+		return -1;
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		const char *h = cfg->peers[i].endpoint_host;
+
+		st->ep_port[i] = cfg->peers[i].endpoint_port;
+		if (h && !(st->ep_host[i] = strdup(h)))
+			return -1;
+	}
+	return 0;
+}
+
+static void stack_free(struct ts_stack *st)
+{
+	ts_udp_relay_close(st);
+	pacer_free(&st->pacer);
+	if (st->dev)
+		wg_device_free(st->dev);
+	if (st->udp_fd >= 0)
+		close(st->udp_fd);
+	if (st->evfd >= 0)
+		close(st->evfd);
+	if (st->epfd >= 0)
+		close(st->epfd);
+	if (st->gap_fd >= 0)
+		close(st->gap_fd);
+	for (size_t i = 0; st->ep_host && i < st->n_peers; i++)
+		free(st->ep_host[i]);
+	free(st->ep_host);
+	free(st->ep_port);
+	free(st->ep_resolving);
+	free(st->rxbufs);
+	pthread_mutex_destroy(&st->qmu);
+	free(st);
+}
+
+static int start_thread(struct ts_stack *st)
+{
+	sigset_t all, old;
+	int rc;
+
+	/* The stack thread must never run the application's signal handlers. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&st->thread, NULL, ts_loop_main, st);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+static int stack_init(struct ts_stack *st, const struct wg_config *cfg,
+		      const struct ts_stack_options *opt, char *err, size_t errlen)
+{
+	struct sockaddr_storage *eps = calloc(cfg->n_peers ? cfg->n_peers : 1, sizeof(*eps));
+	double scale = opt && opt->timer_scale > 0 ? opt->timer_scale : 1;
+
+	if (!eps)
+		return snprintf(err, errlen, "out of memory"), -1;
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		if (resolve_endpoint(&cfg->peers[i], &eps[i], err, errlen) < 0)
+			return free(eps), -1;
+	if (keep_hostnames(st, cfg) < 0 ||
+	    ts_udp_open(st, cfg, err, errlen) < 0)
+		return free(eps), -1;
+	ts_udp_relay_setup(st);
+	st->dev = ts_device_create(st, cfg, eps, scale);
+	free(eps);
+	if (!st->dev)
+		return snprintf(err, errlen, "cannot create the WireGuard device"), -1;
+	if (ts_netif_setup(st, cfg) < 0)
+		return snprintf(err, errlen, "cannot set up the tunnel interface"), -1;
+	return 0;
+}
+
+int ts_stack_start(const struct wg_config *cfg, const struct ts_stack_options *opt,
+		   struct ts_stack **out, char *err, size_t errlen)
+{
+	static int started;
+	struct ts_stack *st;
+
+	/* lwIP keeps global state: one stack per process. */
+	if (__atomic_exchange_n(&started, 1, __ATOMIC_SEQ_CST))
+		return snprintf(err, errlen, "a tunnel stack already runs in this process"), -1;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return snprintf(err, errlen, "out of memory"), -1;
+	st->udp_fd = st->evfd = st->epfd = st->gap_fd = -1;
+	st->relay4.fd = st->relay6.fd = -1;
+	st->mtu = cfg->mtu;
+	if (opt)
+		st->opt = *opt;
+	pthread_mutex_init(&st->qmu, NULL);
+	st->evfd = ts_adopt_fd(st, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+	st->epfd = ts_adopt_fd(st, epoll_create1(EPOLL_CLOEXEC));
+	if (st->evfd < 0 || st->epfd < 0) {
+		snprintf(err, errlen, "cannot create the event loop: %s", strerror(errno));
+		goto fail;
+	}
+	if (stack_init(st, cfg, opt, err, errlen) < 0)
+		goto fail;
+	/* The thread waits out the gap before its first initiation: see hs_gap.h. */
+	st->gap_fd = ts_adopt_fd(st, ts_gap_open(cfg->public_key));
+	if (start_thread(st) != 0) {
+		snprintf(err, errlen, "cannot start the stack thread");
+		goto fail;
+	}
+	*out = st;
+	return 0;
+fail:
+	stack_free(st);
+	__atomic_store_n(&started, 0, __ATOMIC_SEQ_CST);
+	return -1;
+}
+
+static void wake(struct ts_stack *st)
+{
+	uint64_t one = 1;
+
+	if (write(st->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		ts_err("stack wake-up failed: %s", strerror(errno));
+}
+
+void ts_stack_stop(struct ts_stack *st)
+{
+	__atomic_store_n(&st->stopping, 1, __ATOMIC_SEQ_CST);
+	wake(st);
+	pthread_join(st->thread, NULL);
+	stack_free(st);
+}
+
+void ts_stack_submit(struct ts_stack *st, struct ts_cmd *cmd)
+{
+	pthread_mutex_lock(&st->qmu);
+	if (st->qtail)
+		st->qtail->next = cmd;
+	else
+		st->qhead = cmd;
+	st->qtail = cmd;
+	pthread_mutex_unlock(&st->qmu);
+	wake(st);
+}
+
+struct ts_cmd *ts_cmd_take_all(struct ts_stack *st)
+{
+	struct ts_cmd *list;
+
+	pthread_mutex_lock(&st->qmu);
+	list = st->qhead;
+	st->qhead = st->qtail = NULL;
+	pthread_mutex_unlock(&st->qmu);
+	return list;
+}
+
+int ts_bridge_open(struct ts_stack *st, const struct ts_bridge_req *req,
+		   const struct ts_bridge_ops *ops, void *arg)
+{
+	struct ts_cmd *cmd = calloc(1, sizeof(*cmd));
+
+	if (!cmd) {
+		close(req->fd);
+		return -ENOMEM;
+	}
+	cmd->type = TS_CMD_BRIDGE;
+	cmd->req = *req;
+	if (ops)
+		cmd->ops = *ops;
+	cmd->arg = arg;
+	ts_stack_submit(st, cmd);
+	return 0;
+}
+
+static void waiter_init(struct ts_waiter *w)
+{
+	memset(w, 0, sizeof(*w));
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+}
+
+void ts_waiter_wake(struct ts_waiter *w, int rc)
+{
+	pthread_mutex_lock(&w->mu);
+	w->rc = rc;
+	w->done = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static int waiter_wait(struct ts_waiter *w)
+{
+	pthread_mutex_lock(&w->mu);
+	while (!w->done)
+		pthread_cond_wait(&w->cv, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	return w->rc;
+}
+
+static void open_wait_done(void *arg, const struct ts_bridge_result *res)
+{
+	struct ts_waiter *w = arg;
+
+	w->res = *res;
+	ts_waiter_wake(w, -res->error);
+}
+
+int ts_bridge_open_wait(struct ts_stack *st, const struct ts_bridge_req *req,
+			struct ts_bridge_result *res)
+{
+	static const struct ts_bridge_ops ops = { .done = open_wait_done };
+	struct ts_waiter w;
+	int rc;
+
+	waiter_init(&w);
+	rc = ts_bridge_open(st, req, &ops, &w);
+	if (rc < 0)
+		return rc;
+	rc = waiter_wait(&w);
+	if (res)
+		*res = w.res;
+	return rc;
+}
+
+/* Runs cmd on the stack thread and waits for its result. */
+static int call(struct ts_stack *st, struct ts_cmd *proto)
+{
+	struct ts_cmd *cmd = malloc(sizeof(*cmd));
+	struct ts_waiter w;
+
+	if (!cmd)
+		return -ENOMEM;
+	*cmd = *proto;
+	waiter_init(&w);
+	cmd->waiter = &w;
+	ts_stack_submit(st, cmd);
+	return waiter_wait(&w);
+}
+
+int ts_stack_peer_stats(struct ts_stack *st, int peer_index, struct wg_peer_stats *out)
+{
+	struct ts_cmd cmd = { .type = TS_CMD_STATS, .peer = peer_index, .stats = out };
+
+	return call(st, &cmd);
+}
+
+int ts_bridge_abort(struct ts_stack *st, uint64_t id)
+{
+	struct ts_cmd cmd = { .type = TS_CMD_ABORT, .id = id };
+
+	return call(st, &cmd);
+}
+
+int ts_bridge_tcp_options(struct ts_stack *st, uint64_t id, const struct ts_bridge_req *opts)
+{
+	struct ts_cmd cmd = { .type = TS_CMD_TCPOPT, .id = id, .req = *opts };
+
+	return call(st, &cmd);
+}
+
+int ts_bridge_tcp_info(struct ts_stack *st, uint64_t id, struct ts_tcp_info *out)
+{
+	struct ts_cmd cmd = { .type = TS_CMD_INFO, .id = id, .info = out };
+
+	return call(st, &cmd);
+}
+
+bool ts_stack_busy(struct ts_stack *st)
+{
+	struct ts_cmd cmd = { .type = TS_CMD_BUSY };
+
+	if (st->parked)
+		return false;
+	return call(st, &cmd) > 0;
+}
+
+static void continue_in_child(struct ts_stack *st, void (*child_setup)(void))
+{
+	struct ts_cmd *c;
+	sigset_t all;
+	uint64_t one = 1;
+
+	/* Only this thread exists here; another may have held the queue lock, even in
+	 * the middle of appending: rebuild the tail from the head. Queued commands are
+	 * run here (a bridge's descriptor may live on in an exec'd image); their
+	 * waiters, if any, are copies nobody waits on. */
+	pthread_mutex_init(&st->qmu, NULL);
+	for (c = st->qhead, st->qtail = NULL; c; c = c->next)
+		st->qtail = c;
+	if (st->qhead && write(st->evfd, &one, sizeof(one)) < 0)
+		st->qhead = st->qtail = NULL;
+	sigfillset(&all);
+	sigdelset(&all, SIGTERM);
+	sigdelset(&all, SIGINT);
+	pthread_sigmask(SIG_SETMASK, &all, NULL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	if (child_setup)
+		child_setup();
+	st->continuation = 1;
+	st->stopping = 0;
+	if (st->opt.thread_init)
+		st->opt.thread_init();
+	ts_loop_run(st);
+	_exit(0);
+}
+
+pid_t ts_stack_detach(struct ts_stack *st, void (*child_setup)(void))
+{
+	struct ts_cmd cmd = { .type = TS_CMD_PARK };
+	pid_t pid;
+
+	if (st->parked)
+		return -1;
+	call(st, &cmd);
+	st->parked = 1;
+	pid = fork();
+	if (pid == 0)
+		continue_in_child(st, child_setup);
+	return pid;
+}
+
+int ts_listen(struct ts_stack *st, int family, uint16_t port,
+	      const struct sockaddr_storage *forward, uint64_t *id)
+{
+	struct ts_cmd cmd = { .type = TS_CMD_LISTEN, .family = family, .port = port,
+			      .forward = *forward, .out_id = id };
+
+	return call(st, &cmd);
+}
+
+int ts_unlisten(struct ts_stack *st, uint64_t id)
+{
+	struct ts_cmd cmd = { .type = TS_CMD_UNLISTEN, .id = id };
+
+	return call(st, &cmd);
+}
+
+int ts_adopt_fd(struct ts_stack *st, int fd)
+{
+	return fd >= 0 && st->opt.adopt_fd ? st->opt.adopt_fd(fd) : fd;
+}

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/* State shared by the stack thread's files (loop, netif, bridges). Touched by the
+ * stack thread only, except the command queue (under qmu). */
+#ifndef TS_STACK_INTERNAL_H
+#define TS_STACK_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include "lwip/netif.h"
+#include "device.h"
+#include "pacer.h"
+#include "stack.h"
+
+struct ts_stack;
+
+/* Anything registered with the loop's epoll: data.ptr points at one of these. */
+struct ts_pollable {
+	void (*handler)(struct ts_stack *st, struct ts_pollable *p, uint32_t events);
+};
+
+enum ts_cmd_type { TS_CMD_BRIDGE, TS_CMD_STATS, TS_CMD_ABORT, TS_CMD_INFO, TS_CMD_PARK, TS_CMD_BUSY, TS_CMD_LISTEN, TS_CMD_UNLISTEN, TS_CMD_TCPOPT, TS_CMD_ENDPOINT };
+
+struct ts_cmd {
+	struct ts_cmd *next;
+	enum ts_cmd_type type;
+	struct ts_bridge_req req;
+	struct ts_bridge_ops ops;
+	void *arg;
+	int peer;
+	uint64_t id;
+	struct wg_peer_stats *stats;
+	struct ts_tcp_info *info;
+	uint16_t port;
+	int family;
+	struct sockaddr_storage forward;
+	uint64_t *out_id;
+	struct ts_waiter *waiter;
+};
+
+/* How an application thread waits for the stack thread without spinning. */
+struct ts_waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+	int rc;
+	struct ts_bridge_result res;
+};
+
+struct ts_rxq { struct pbuf *head, *tail; };
+
+struct ts_bridge;
+struct udp_flow;
+struct ts_listener;
+
+struct ts_udp_relay {
+	struct ts_pollable poll;   /* first */
+	struct ts_stack *st;
+	int fd;
+	struct sockaddr_storage addr;
+	struct udp_flow *flows;
+};
+
+struct ts_stack {
+	pthread_t thread;
+	int epfd, evfd, udp_fd, udp_family;
+	struct ts_pollable ev_poll, udp_poll;
+	pthread_mutex_t qmu;
+	struct ts_cmd *qhead, *qtail;
+	int stopping;
+	struct wg_device *dev;
+	struct netif netif;
+	struct ts_rxq rxq;          /* decrypted packets waiting for lwIP */
+	uint8_t *rxbufs;            /* recvmmsg slots */
+	size_t rxslot;
+	uint64_t next_id;
+	struct ts_bridge *bridges;  /* every live bridge, for stop and peer failures */
+	int mtu;
+	int gap_fd;                 /* hs_gap.h record, or -1 */
+	struct pacer pacer;         /* outer data packets */
+	struct ts_stack_options opt;
+	char **ep_host;             /* per peer: the Endpoint hostname to resolve again */
+	uint16_t *ep_port;
+	int *ep_resolving;          /* a resolver thread is out for this peer */
+	size_t n_peers;
+	struct ts_udp_relay relay4, relay6;
+	struct ts_listener *listeners;
+	uint8_t udp_token[8];
+	int fail_errno;             /* the session could not be had: fail everything */
+	int continuation;           /* in a detached child: end when idle */
+	uint64_t linger_until;      /* continuation: give up closing at this time */
+	int parked;                 /* stopped for a detach (parent side) */
+};
+
+/* loop.c */
+bool ts_loop_idle(struct ts_stack *st);
+void ts_loop_run(struct ts_stack *st);
+
+/* listen.c */
+int ts_listen_start(struct ts_stack *st, struct ts_cmd *cmd);
+int ts_listen_stop(struct ts_stack *st, uint64_t id);
+void ts_listen_close_all(struct ts_stack *st);
+void ts_inbound_forget(struct ts_bridge *b);
+bool ts_listen_alive(struct ts_stack *st);
+bool ts_udp_servers_alive(struct ts_stack *st);
+
+/* udp_relay.c */
+void ts_udp_relay_setup(struct ts_stack *st);
+void ts_udp_relay_watch(struct ts_stack *st);
+void ts_udp_relay_close(struct ts_stack *st);
+void ts_udp_relay_drain(struct ts_stack *st);
+
+/* stack.c */
+int ts_adopt_fd(struct ts_stack *st, int fd);
+void ts_stack_submit(struct ts_stack *st, struct ts_cmd *cmd);
+/* endpoint.c */
+void ts_endpoint_reresolve(struct ts_stack *st, int peer);
+void ts_endpoint_update(struct ts_stack *st, struct ts_cmd *cmd);
+int ts_endpoint_resolve(const char *host, uint16_t port, struct sockaddr_storage *out,
+			char *err, size_t errlen);
+
+/* loop.c */
+void ts_loop_watch(struct ts_stack *st, int fd, struct ts_pollable *p, uint32_t events);
+void ts_loop_modify(struct ts_stack *st, int fd, struct ts_pollable *p, uint32_t events);
+void ts_loop_unwatch(struct ts_stack *st, int fd);
+
+/* netif.c */
+int ts_netif_setup(struct ts_stack *st, const struct wg_config *cfg);
+void ts_netif_deliver(void *ctx, const uint8_t *pkt, size_t len);
+void ts_netif_drain(struct ts_stack *st);
+
+/* bridge_tcp.c, bridge_udp.c, bridge.c */
+void ts_bridge_start(struct ts_stack *st, struct ts_cmd *cmd);
+int ts_bridge_tcp_open(struct ts_stack *st, struct ts_bridge *b);
+int ts_bridge_udp_open(struct ts_stack *st, struct ts_bridge *b);
+void ts_bridge_peer_failed(struct ts_stack *st, int peer);
+void ts_bridge_close_all(struct ts_stack *st);
+void ts_bridge_abort_id(struct ts_stack *st, uint64_t id);
+int ts_bridge_info_id(struct ts_stack *st, uint64_t id, struct ts_tcp_info *out);
+int ts_bridge_options_id(struct ts_stack *st, uint64_t id, const struct ts_bridge_req *opts);
+
+#endif
