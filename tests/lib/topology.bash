@@ -21,7 +21,7 @@
 # The client namespace has no route off loopback, so a program that leaks past the tunnel
 # fails instead of reaching anything. Inner addresses exist only inside these namespaces.
 # wireguard-go keeps its UDP socket in the namespace it was started in, so it starts in the
-# client namespace and only its TUN moves to the server (DESIGN.md, "Tests that prove it").
+# client namespace and only its TUN moves to the server (docs/design.md, "How it is tested").
 #
 # Call these from the host's namespaces, never from inside `ip netns exec`: that runs in a
 # mount namespace of its own, where `ip netns add` makes a name the host cannot use.
