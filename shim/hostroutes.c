@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The host's own routes, read once when the library loads. A destination that the
+/* The host's own routes, read once, on the first tunnel-bound decision. A destination that the
  * host reaches through a route more specific than the tunnel's matching AllowedIPs
  * prefix stays on the host, as with wg-quick: with AllowedIPs = 0.0.0.0/0 everything
  * goes into the tunnel except the host's own subnets (wg-quick's policy routing keeps

@@ -124,7 +124,7 @@ int ts_stack_udp_relay(struct ts_stack *st, int family, struct sockaddr_storage 
  * handed to the application's kernel listener at forward (a loopback address) as
  * ordinary loopback connections, so one listening descriptor serves host and tunnel
  * clients alike. Who such a connection really came from is kept in a registry that
- * any process of the user can read (an inetd-style handler calls getpeername).
+ * any process of the user can read (and write) (an inetd-style handler calls getpeername).
  * family: AF_INET or AF_INET6 for tunnel clients of that family only, AF_UNSPEC both. */
 int ts_listen(struct ts_stack *st, int family, uint16_t port,
 	      const struct sockaddr_storage *forward, uint64_t *id);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* DNS messages (shim/dns.c) and the exchange (shim/dns_send.c). Answers come from
+/* DNS messages (shim/dns/dns.c) and the exchange (shim/dns/dns_send.c). Answers come from
  * servers that may be broken or hostile: a table of answers, good and bad, each with
  * the exact status it must get; every prefix of a good answer and thousands of
  * mutated ones must give a clean status (run under ASan/UBSan). Then the exchange
