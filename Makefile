@@ -69,6 +69,13 @@ LWIP_OBJS := $(patsubst $(LWIP_SRC)/%.c,$(OBJ)/lwip/%.o,$(LWIP_REL))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(TESTBIN)/%)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(TESTBIN)/tools/%)
 STACK_LIB := $(OBJ)/libtsstack.a
+# The stack's default OS boundary (sys.h) is libc itself: an object of its own on the
+# unit tests' and tools' link lines, never in libtunshim.so, where libc's names are
+# the shim's interposers (the shim sets its own table). An object, not an archive
+# member, because sys.c only refers to it weakly, and a weak reference does not pull
+# a member out of an archive.
+SYS_LIBC_OBJ := $(OBJ)/stack/base/sys_libc.o
+.SECONDARY: $(SYS_LIBC_OBJ)
 
 # Everything in libtunshim.so is static and hidden; only interposed libc names are exported.
 SO_LDFLAGS := -shared -Wl,--exclude-libs,ALL -Wl,-z,defs -Wl,-z,now
@@ -146,17 +153,17 @@ $(TESTBIN)/test_dns: $(DNS_SRCS) shim/dns/dns.h
 $(TESTBIN)/test_dns: UNIT_CF += -Ishim/dns
 $(TESTBIN)/test_dns: UNIT_LIBS := -lresolv
 
-$(TESTBIN)/%: tests/unit/%.c tests/unit/check.h $(STACK_LIB)
+$(TESTBIN)/%: tests/unit/%.c tests/unit/check.h $(STACK_LIB) $(SYS_LIBC_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(UNIT_CF) -o $@ $< $(filter shim/%.c,$^) $(STACK_LIB) \
+	$(Q)$(CC) $(UNIT_CF) -o $@ $< $(filter shim/%.c,$^) $(SYS_LIBC_OBJ) $(STACK_LIB) \
 		$(LDLIBS_CRYPTO) $(UNIT_LIBS) -lpthread $(SAN_LDFLAGS)
 
-$(TESTBIN)/tools/%: tests/tools/%.c $(STACK_LIB)
+$(TESTBIN)/tools/%: tests/tools/%.c $(STACK_LIB) $(SYS_LIBC_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) $(PUB_INC) -Istack/wg -Itests/tools -o $@ $< $(STACK_LIB) \
-		$(LDLIBS_CRYPTO) -lpthread $(SAN_LDFLAGS)
+	$(Q)$(CC) $(BASE_CFLAGS) $(PUB_INC) -Istack/wg -Itests/tools -o $@ $< $(SYS_LIBC_OBJ) \
+		$(STACK_LIB) $(LDLIBS_CRYPTO) -lpthread $(SAN_LDFLAGS)
 
 unit: $(UNIT_BINS)
 	@tests/run-unit.sh $(UNIT_BINS)
