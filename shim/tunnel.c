@@ -34,8 +34,8 @@ static void raise_nofile(void)
 
 static struct ts_stack *start(void)
 {
-	struct ts_stack_options opt = { .thread_init = stack_thread_init,
-					.adopt_fd = shim_adopt_fd,
+	struct ts_stack_options opt = { .sys = shim_stack_sys(),
+					.thread_init = stack_thread_init,
 					.acquire = shim_keylock_acquire };
 	const char *scale = getenv("TUNSHIM_TIMER_SCALE");
 	char err[512];
