@@ -10,6 +10,21 @@
 #include "shim.h"
 #include "sys.h"
 
+/* libc's resolver may load NSS modules that call socket() or connect() themselves;
+ * those calls are the host resolver's, not the application's, so they pass through
+ * (under a full tunnel they would otherwise be routed into the tunnel, or wait for
+ * the stack that is being started). */
+static int host_getaddrinfo(const char *node, const char *service,
+			    const struct addrinfo *hints, struct addrinfo **res)
+{
+	int rc;
+
+	shim_internal++;
+	rc = dns_libc.getaddrinfo(node, service, hints, res);
+	shim_internal--;
+	return rc;
+}
+
 static struct ts_sys sys;
 
 void shim_stack_sys_init(void)
@@ -35,7 +50,7 @@ void shim_stack_sys_init(void)
 		.shutdown = real.shutdown,
 		.fcntl = real.fcntl,
 		.epoll_ctl = real.epoll_ctl,
-		.getaddrinfo = dns_libc.getaddrinfo,
+		.getaddrinfo = host_getaddrinfo,
 		.freeaddrinfo = freeaddrinfo,
 		.fork = real.fork,
 		._exit = real._exit,

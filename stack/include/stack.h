@@ -20,8 +20,6 @@ struct ts_stack_options {
 	 * does; NULL keeps the one in force. Its adopt and release see every
 	 * descriptor the stack creates and closes. */
 	const struct ts_sys *sys;
-	/* Optional: runs first on the stack thread (the shim marks the thread as its own). */
-	void (*thread_init)(void);
 	/* Optional: runs on the stack thread before anything is sent (the shim takes the
 	 * key's session there, possibly waiting for a previous holder, so that callers
 	 * never block on it). A negative errno fails every connection with it. */

@@ -54,8 +54,6 @@ static void *resolve_thread(void *arg)
 	struct ts_cmd *cmd = calloc(1, sizeof(*cmd));
 	char err[256];
 
-	if (j->st->opt.thread_init)
-		j->st->opt.thread_init(); /* the host resolver, never the tunnel's */
 	if (cmd && ts_endpoint_resolve(j->st->ep_host[j->peer], j->st->ep_port[j->peer],
 				       &cmd->forward, err, sizeof(err)) == 0) {
 		cmd->type = TS_CMD_ENDPOINT;

@@ -392,8 +392,6 @@ void *ts_loop_main(void *arg)
 {
 	struct ts_stack *st = arg;
 
-	if (st->opt.thread_init)
-		st->opt.thread_init();
 	if (st->opt.acquire) {
 		int rc = st->opt.acquire();
 

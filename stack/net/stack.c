@@ -341,8 +341,8 @@ static void continue_in_child(struct ts_stack *st, void (*child_setup)(void))
 		child_setup();
 	st->continuation = 1;
 	st->stopping = 0;
-	if (st->opt.thread_init)
-		st->opt.thread_init();
+	/* The loop reaches the OS through the boundary here as on the stack thread:
+	 * it needs no mark from the embedder on this, the child's only thread. */
 	ts_loop_run(st);
 	ts_sys()->_exit(0);
 }
