@@ -76,6 +76,10 @@ STACK_LIB := $(OBJ)/libtsstack.a
 # a member out of an archive.
 SYS_LIBC_OBJ := $(OBJ)/stack/base/sys_libc.o
 .SECONDARY: $(SYS_LIBC_OBJ)
+# What libtunshim.so may export: the libc names the shim interposes, and nothing else
+# (a version script made from the list enforces it; tests/check-exports.sh confirms).
+EXPORTS_LIST := shim/exports.list
+EXPORTS_MAP := $(OBJ)/exports.map
 
 # Everything in libtunshim.so is static and hidden; only interposed libc names are exported.
 SO_LDFLAGS := -shared -Wl,--exclude-libs,ALL -Wl,-z,defs -Wl,-z,now
@@ -142,10 +146,16 @@ $(STACK_LIB): $(STACK_OBJS) $(LWIP_OBJS)
 $(STACK_LIB).objs: $(STACK_OBJS) $(LWIP_OBJS)
 	$(Q)printf '%s\n' $^ > $@
 
-$(BUILD)/libtunshim.so: $(SHIM_OBJS) $(STACK_LIB)
+$(EXPORTS_MAP): $(EXPORTS_LIST)
+	@mkdir -p $(dir $@)
+	$(Q){ echo '{ global:'; sed -e 's/#.*//' -e '/^[[:space:]]*$$/d' -e 's/.*/  &;/' $<; \
+	      echo 'local: *; };'; } > $@
+
+$(BUILD)/libtunshim.so: $(SHIM_OBJS) $(STACK_LIB) $(EXPORTS_MAP)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) $(SO_LDFLAGS) -o $@ $(SHIM_OBJS) \
-		-Wl,--whole-archive $(STACK_LIB) -Wl,--no-whole-archive $(SO_LIBS) $(SAN_LDFLAGS)
+	$(Q)$(CC) $(BASE_CFLAGS) $(SO_LDFLAGS) -Wl,--version-script=$(EXPORTS_MAP) -o $@ \
+		$(SHIM_OBJS) -Wl,--whole-archive $(STACK_LIB) -Wl,--no-whole-archive $(SO_LIBS) \
+		$(SAN_LDFLAGS)
 
 $(BUILD)/tunshim: shim/cli/wrapper.c | deps
 	@mkdir -p $(dir $@)
