@@ -69,6 +69,17 @@ LWIP_OBJS := $(patsubst $(LWIP_SRC)/%.c,$(OBJ)/lwip/%.o,$(LWIP_REL))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(TESTBIN)/%)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(TESTBIN)/tools/%)
 STACK_LIB := $(OBJ)/libtsstack.a
+# The stack's default OS boundary (sys.h) is libc itself: an object of its own on the
+# unit tests' and tools' link lines, never in libtunshim.so, where libc's names are
+# the shim's interposers (the shim sets its own table). An object, not an archive
+# member, because sys.c only refers to it weakly, and a weak reference does not pull
+# a member out of an archive.
+SYS_LIBC_OBJ := $(OBJ)/stack/base/sys_libc.o
+.SECONDARY: $(SYS_LIBC_OBJ)
+# What libtunshim.so may export: the libc names the shim interposes, and nothing else
+# (a version script made from the list enforces it; tests/check-exports.sh confirms).
+EXPORTS_LIST := shim/exports.list
+EXPORTS_MAP := $(OBJ)/exports.map
 
 # Everything in libtunshim.so is static and hidden; only interposed libc names are exported.
 SO_LDFLAGS := -shared -Wl,--exclude-libs,ALL -Wl,-z,defs -Wl,-z,now
@@ -88,7 +99,7 @@ endif
 export TUNSHIM_BUILD := $(abspath $(BUILD))
 
 .PHONY: all deps test unit interop bench demo clean check-layers
-all: $(BUILD)/libtunshim.so $(BUILD)/tunshim
+all: $(BUILD)/libtunshim.so $(BUILD)/tunshim $(STACK_LIB).objs
 
 deps:
 	@tests/deps.sh $(DEPS_SET)
@@ -130,10 +141,21 @@ $(STACK_LIB): $(STACK_OBJS) $(LWIP_OBJS)
 	$(call say,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/libtunshim.so: $(SHIM_OBJS) $(STACK_LIB)
+# The archive's members by path, for tests/check-layers.sh (member names alone are
+# ambiguous: two netif.o).
+$(STACK_LIB).objs: $(STACK_OBJS) $(LWIP_OBJS)
+	$(Q)printf '%s\n' $^ > $@
+
+$(EXPORTS_MAP): $(EXPORTS_LIST)
+	@mkdir -p $(dir $@)
+	$(Q){ echo '{ global:'; sed -e 's/#.*//' -e '/^[[:space:]]*$$/d' -e 's/.*/  &;/' $<; \
+	      echo 'local: *; };'; } > $@
+
+$(BUILD)/libtunshim.so: $(SHIM_OBJS) $(STACK_LIB) $(EXPORTS_MAP)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) $(SO_LDFLAGS) -o $@ $(SHIM_OBJS) \
-		-Wl,--whole-archive $(STACK_LIB) -Wl,--no-whole-archive $(SO_LIBS) $(SAN_LDFLAGS)
+	$(Q)$(CC) $(BASE_CFLAGS) $(SO_LDFLAGS) -Wl,--version-script=$(EXPORTS_MAP) -o $@ \
+		$(SHIM_OBJS) -Wl,--whole-archive $(STACK_LIB) -Wl,--no-whole-archive $(SO_LIBS) \
+		$(SAN_LDFLAGS)
 
 $(BUILD)/tunshim: shim/cli/wrapper.c | deps
 	@mkdir -p $(dir $@)
@@ -146,20 +168,25 @@ $(TESTBIN)/test_dns: $(DNS_SRCS) shim/dns/dns.h
 $(TESTBIN)/test_dns: UNIT_CF += -Ishim/dns
 $(TESTBIN)/test_dns: UNIT_LIBS := -lresolv
 
-$(TESTBIN)/%: tests/unit/%.c tests/unit/check.h $(STACK_LIB)
+$(TESTBIN)/%: tests/unit/%.c tests/unit/check.h $(STACK_LIB) $(SYS_LIBC_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(UNIT_CF) -o $@ $< $(filter shim/%.c,$^) $(STACK_LIB) \
+	$(Q)$(CC) $(UNIT_CF) -o $@ $< $(filter shim/%.c,$^) $(SYS_LIBC_OBJ) $(STACK_LIB) \
 		$(LDLIBS_CRYPTO) $(UNIT_LIBS) -lpthread $(SAN_LDFLAGS)
 
-$(TESTBIN)/tools/%: tests/tools/%.c $(STACK_LIB)
+$(TESTBIN)/tools/%: tests/tools/%.c $(STACK_LIB) $(SYS_LIBC_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) $(PUB_INC) -Istack/wg -Itests/tools -o $@ $< $(STACK_LIB) \
-		$(LDLIBS_CRYPTO) -lpthread $(SAN_LDFLAGS)
+	$(Q)$(CC) $(BASE_CFLAGS) $(PUB_INC) -Istack/wg -Itests/tools -o $@ $< $(SYS_LIBC_OBJ) \
+		$(STACK_LIB) $(LDLIBS_CRYPTO) -lpthread $(SAN_LDFLAGS)
 
 unit: $(UNIT_BINS)
 	@tests/run-unit.sh $(UNIT_BINS)
+
+# The layering and export checks alone (make test runs them first).
+check-layers: all
+	@tests/check-layers.sh $(TUNSHIM_BUILD)
+	@tests/check-exports.sh $(TUNSHIM_BUILD)/libtunshim.so
 
 interop: all $(TOOL_BINS)
 	@tests/run-interop.sh

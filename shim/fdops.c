@@ -32,10 +32,8 @@ static int close_listener(int fd)
 
 	forget(fd);
 	rc = real.close(fd);
-	shim_internal++; /* the probe's own socket is not the application's */
 	if (!ts_port_alive(&e.listen_fwd, SOCK_STREAM))
 		shim_unlisten(&e);
-	shim_internal--;
 	return rc;
 }
 

@@ -174,6 +174,18 @@ int shim_adopt_fd(int fd)
 	return nfd;
 }
 
+/* The entry goes before the descriptor: once closed, its number may be handed out
+ * again at once, and the new owner's entry must not be the one cleared. */
+int shim_release_fd(int fd)
+{
+	if (shim_fd_kind(fd) != SFD_NONE) {
+		shim_fd_lock();
+		shim_fd_clear(fd);
+		shim_fd_unlock();
+	}
+	return real.close(fd);
+}
+
 int shim_log_fd = -1;
 
 void shim_fd_close_internal(void)

@@ -68,6 +68,7 @@ __attribute__((constructor)) static void shim_load(void)
 	const char *path = getenv("TUNSHIM_CONFIG");
 
 	shim_real_init();
+	shim_stack_sys_init(); /* before anything logs */
 	/* glibc drops LD_PRELOAD for setuid/setcap programs; we ignore TUNSHIM_* there too. */
 	if (getauxval(AT_SECURE))
 		return;

@@ -78,7 +78,7 @@ int shim_keylock_acquire(void)
 			       "(%s): two processes cannot use one key at the same time yet; "
 			       "tunnel connections from this process fail", pid,
 			       shim_cfg.path ? shim_cfg.path : "config");
-			close(fd);
+			real.close(fd); /* the stack thread: never through our close() */
 			return -EADDRINUSE;
 		}
 		if (waited++ == 0)

@@ -19,7 +19,6 @@ static void continuation_setup(void)
 {
 	unsigned lo = 0;
 
-	shim_internal = 1;
 	for (unsigned fd = 0; fd < (1u << 20); fd++) {
 		struct shim_fd *e = shim_fd_peek((int)fd);
 

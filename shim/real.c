@@ -29,6 +29,7 @@ void shim_real_init(void)
 	RESOLVE(shutdown);
 	RESOLVE(read);
 	RESOLVE(recv);
+	RESOLVE(send);
 	RESOLVE(sendto);
 	RESOLVE(sendmsg);
 	RESOLVE(recvfrom);

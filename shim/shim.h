@@ -38,6 +38,7 @@ struct shim_real {
 	int (*shutdown)(int, int);
 	ssize_t (*read)(int, void *, size_t);
 	ssize_t (*recv)(int, void *, size_t, int);
+	ssize_t (*send)(int, const void *, size_t, int);
 	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
 	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
@@ -51,7 +52,7 @@ struct shim_real {
 	int (*listen)(int, int);
 	int (*accept)(int, struct sockaddr *, socklen_t *);
 	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
-	void (*_exit)(int);
+	void (*_exit)(int) __attribute__((noreturn));
 	int (*execve)(const char *, char *const[], char *const[]);
 	int (*execv)(const char *, char *const[]);
 	int (*execvp)(const char *, char *const[]);
@@ -60,6 +61,11 @@ struct shim_real {
 };
 extern struct shim_real real;
 void shim_real_init(void);
+
+/* ---- stack_sys.c: the stack's OS boundary (sys.h), from the table above ---- */
+struct ts_sys;
+void shim_stack_sys_init(void);
+const struct ts_sys *shim_stack_sys(void);
 
 /* ---- init.c: configuration, logging, routing ---- */
 enum shim_mode {
@@ -166,6 +172,8 @@ void shim_conn_put(struct shim_conn *c);
 
 /* Moves fd to a high number, marks it internal and returns the new number. */
 int shim_adopt_fd(int fd);
+/* Forgets fd and closes it with libc's close: how the stack ends its descriptors. */
+int shim_release_fd(int fd);
 /* The highest descriptor number the table has seen. */
 int shim_fd_max(void);
 /* In a forked child: closes the stack's descriptors (not the log's). */

@@ -15,11 +15,6 @@ static struct ts_stack *stack;
 static pid_t stack_pid;
 static int start_errno;
 
-static void stack_thread_init(void)
-{
-	shim_internal = 1;
-}
-
 /* Each tunnelled connection costs this process a descriptor of its own, and Debian's
  * soft limit is 1024. */
 static void raise_nofile(void)
@@ -34,8 +29,7 @@ static void raise_nofile(void)
 
 static struct ts_stack *start(void)
 {
-	struct ts_stack_options opt = { .thread_init = stack_thread_init,
-					.adopt_fd = shim_adopt_fd,
+	struct ts_stack_options opt = { .sys = shim_stack_sys(),
 					.acquire = shim_keylock_acquire };
 	const char *scale = getenv("TUNSHIM_TIMER_SCALE");
 	char err[512];
@@ -61,13 +55,11 @@ struct ts_stack *shim_tunnel(void)
 	if (st && stack_pid == getpid())
 		return st;
 	pthread_mutex_lock(&start_lock);
-	shim_internal++;
 	if (!stack && !start_errno) {
 		stack = start();
 		stack_pid = getpid();
 	}
 	st = stack_pid == getpid() ? stack : NULL;
-	shim_internal--;
 	pthread_mutex_unlock(&start_lock);
 	if (!st)
 		errno = start_errno ? start_errno : EHOSTUNREACH;

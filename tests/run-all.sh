@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Everything `make test` runs: the unit tests (plain and under ASan/UBSan), then the
-# interop suites in network namespaces. Ends with one "N passed, N failed" line.
+# Everything `make test` runs: the layer and export checks, the unit tests (plain and
+# under ASan/UBSan), then the interop suites in network namespaces. Ends with one
+# "N passed, N failed" line.
 set -u
 build=${1:-build}
 cd "$(dirname "$0")/.." || exit 1
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
+tests/check-layers.sh "$build" | tee -a "$log"
 tests/check-exports.sh "$build"/libtunshim.so | tee -a "$log"
 tests/run-unit.sh "$build"/tests/test_* | tee -a "$log"
 ASAN_OPTIONS=detect_leaks=1 tests/run-unit.sh "$build"/san-tests-address-undefined/test_* \

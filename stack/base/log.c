@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
+/* log.h: one line per call, to the descriptor the embedder chose. Lines are written
+ * through the OS boundary (sys.h): the shim logs from inside its own interposers and
+ * the stack from its thread, and neither may re-enter the shim's write(). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 #include "log.h"
+#include "sys.h"
 
 static int log_fd = 2;
 static enum ts_log_level log_level = TS_LOG_ERROR;
@@ -46,6 +50,6 @@ void ts_log(enum ts_log_level level, const char *fmt, ...)
 	if (n > (int)sizeof(line) - 2)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
-	if (write(log_fd, line, n) < 0)
+	if (ts_sys()->write(log_fd, line, n) < 0)
 		return;
 }

@@ -12,14 +12,14 @@
 #include "config.h"
 
 struct ts_stack;
+struct ts_sys;
 
 struct ts_stack_options {
 	double timer_scale; /* protocol timer factor for tests; <= 0 means 1 */
-	/* Optional: runs first on the stack thread (the shim marks the thread as its own). */
-	void (*thread_init)(void);
-	/* Optional: called with every descriptor the stack creates; returns the number
-	 * to use instead (the shim moves them out of the application's way). */
-	int (*adopt_fd)(int fd);
+	/* Optional: the OS boundary (sys.h), set for the whole process as ts_sys_set
+	 * does; NULL keeps the one in force. Its adopt and release see every
+	 * descriptor the stack creates and closes. */
+	const struct ts_sys *sys;
 	/* Optional: runs on the stack thread before anything is sent (the shim takes the
 	 * key's session there, possibly waiting for a previous holder, so that callers
 	 * never block on it). A negative errno fails every connection with it. */
@@ -36,7 +36,8 @@ void ts_stack_stop(struct ts_stack *st);
 
 /* A connection to a tunnel address, attached to fd: the stack's end of an AF_UNIX
  * socketpair (SOCK_STREAM for TCP; SOCK_SEQPACKET for a connected UDP flow, so the
- * stack sees the application close its end). The stack owns fd from the call on, also when it fails. */
+ * stack sees the application close its end). The stack owns fd from the call on, also
+ * when it fails, and ends it with the boundary's release (sys.h). */
 struct ts_bridge_req {
 	int proto;                       /* IPPROTO_TCP or IPPROTO_UDP */
 	struct sockaddr_storage remote;  /* AF_INET or AF_INET6 (not v4-mapped) */
@@ -68,7 +69,7 @@ struct ts_bridge_ops {
 };
 
 /* Asynchronous. Returns 0 once queued, -errno if it could not be (then no callback
- * runs and fd is closed). */
+ * runs and fd is released, on the caller's thread). */
 int ts_bridge_open(struct ts_stack *st, const struct ts_bridge_req *req,
 		   const struct ts_bridge_ops *ops, void *arg);
 /* Synchronous: waits for the outcome. Returns 0 or -errno (res->error negated). */

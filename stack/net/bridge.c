@@ -13,6 +13,7 @@
 #include "bridge.h"
 #include "lwip/priv/tcp_priv.h"
 #include "log.h"
+#include "sys.h"
 
 int ts_ip_from_sockaddr(const struct sockaddr_storage *ss, ip_addr_t *ip, u16_t *port)
 {
@@ -115,7 +116,7 @@ bool ts_bridge_discard(struct ts_bridge *b)
 
 	while (b->discard_left > 0) {
 		size_t want = b->discard_left < sizeof(sink) ? b->discard_left : sizeof(sink);
-		ssize_t n = recv(b->fd, sink, want, MSG_DONTWAIT);
+		ssize_t n = ts_sys()->recv(b->fd, sink, want, MSG_DONTWAIT);
 
 		if (n <= 0)
 			return false;
@@ -146,7 +147,7 @@ void ts_bridge_finish(struct ts_bridge *b)
 	 * read that wakes on it can already report a reset. */
 	if (b->ops.ended)
 		b->ops.ended(b->arg, b->fail_errno);
-	close(b->fd);
+	ts_sys()->release(b->fd);
 	b->fd = -1;
 	ts_inbound_forget(b);
 }
@@ -197,13 +198,14 @@ struct ts_bridge *ts_bridge_new(struct ts_stack *st, int fd)
 
 void ts_bridge_start(struct ts_stack *st, struct ts_cmd *cmd)
 {
+	const struct ts_sys *sys = ts_sys();
 	struct ts_bridge *b = calloc(1, sizeof(*b));
 	int rc;
 
 	if (!b) {
 		struct ts_bridge_result res = { .error = ENOMEM };
 
-		close(cmd->req.fd);
+		sys->release(cmd->req.fd);
 		if (cmd->ops.started)
 			cmd->ops.started(cmd->arg, &res);
 		if (cmd->ops.done)
@@ -213,7 +215,7 @@ void ts_bridge_start(struct ts_stack *st, struct ts_cmd *cmd)
 		return;
 	}
 	/* Our end only: the application's end keeps its own flags. */
-	fcntl(cmd->req.fd, F_SETFL, fcntl(cmd->req.fd, F_GETFL) | O_NONBLOCK);
+	sys->fcntl(cmd->req.fd, F_SETFL, sys->fcntl(cmd->req.fd, F_GETFL) | O_NONBLOCK);
 	b->st = st;
 	b->req = cmd->req;
 	b->fd = cmd->req.fd;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include "bridge.h"
 #include "log.h"
+#include "sys.h"
 
 #define IOV_MAX_BATCH 64
 
@@ -40,7 +41,7 @@ static int flush_to_app(struct ts_bridge *b)
 
 		for (; q && n < IOV_MAX_BATCH; q = q->next, off = 0)
 			iov[n++] = (struct iovec){ (char *)q->payload + off, q->len - off };
-		w = writev(b->fd, iov, n);
+		w = ts_sys()->writev(b->fd, iov, n);
 		if (w < 0)
 			return errno == EAGAIN ? 0 : -errno;
 		for (size_t left = (size_t)w; left > 0;) {
@@ -90,7 +91,7 @@ static void app_to_remote(struct ts_bridge *b)
 
 		if (room == 0 || tcp_sndqueuelen(b->tcp) >= TCP_SND_QUEUELEN - 8)
 			break;
-		n = read(b->fd, buf, room < sizeof(buf) ? room : sizeof(buf));
+		n = ts_sys()->read(b->fd, buf, room < sizeof(buf) ? room : sizeof(buf));
 		if (n > 0) {
 			if (tcp_write(b->tcp, buf, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK) {
 				ts_err("tcp_write failed; connection aborted");
@@ -117,7 +118,7 @@ static void app_to_remote(struct ts_bridge *b)
 static void remote_fin_to_app(struct ts_bridge *b)
 {
 	if (b->remote_fin && !b->to_app && !b->fin_to_app) {
-		shutdown(b->fd, SHUT_WR);
+		ts_sys()->shutdown(b->fd, SHUT_WR);
 		b->fin_to_app = true;
 	}
 }
@@ -232,7 +233,7 @@ static void on_err(void *arg, err_t err)
 	if (err == ERR_RST && b->kernel_socket) {
 		struct linger lg = { 1, 0 };
 
-		setsockopt(b->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		ts_sys()->setsockopt(b->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
 	if (!b->fail_errno)
 		b->fail_errno = b->reported ? ECONNRESET : connect_errno(err);

@@ -9,6 +9,7 @@
 #include "bridge.h"
 #include "log.h"
 #include "sockaddr.h"
+#include "sys.h"
 
 static void udp_fd_event(struct ts_stack *st, struct ts_pollable *p, uint32_t events)
 {
@@ -20,7 +21,7 @@ static void udp_fd_event(struct ts_stack *st, struct ts_pollable *p, uint32_t ev
 	if (b->dead)
 		return;
 	for (int i = 0; i < 64; i++) {
-		ssize_t n = recv(b->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		ssize_t n = ts_sys()->recv(b->fd, buf, sizeof(buf), MSG_DONTWAIT);
 		struct pbuf *q;
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -56,8 +57,8 @@ static void on_udp_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p,
 	if (b && !b->dead) {
 		u16_t n = pbuf_copy_partial(p, buf, p->tot_len, 0);
 
-		if (send(b->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN &&
-		    errno != ENOBUFS)
+		if (ts_sys()->send(b->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
+		    errno != EAGAIN && errno != ENOBUFS)
 			ts_dbg("udp bridge: %s", strerror(errno));
 	}
 	pbuf_free(p);

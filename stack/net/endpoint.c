@@ -13,7 +13,10 @@
 #include "log.h"
 #include "stack_internal.h"
 #include "sockaddr.h"
+#include "sys.h"
 
+/* The host's resolver, through the boundary: on the starting application thread
+ * (ts_stack_start) and on a resolver thread of ours (reresolve below). */
 int ts_endpoint_resolve(const char *host, uint16_t port, struct sockaddr_storage *out,
 			char *err, size_t errlen)
 {
@@ -23,13 +26,13 @@ int ts_endpoint_resolve(const char *host, uint16_t port, struct sockaddr_storage
 	int rc;
 
 	snprintf(sport, sizeof(sport), "%u", port);
-	rc = getaddrinfo(host, sport, &hints, &res);
+	rc = ts_sys()->getaddrinfo(host, sport, &hints, &res);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot resolve Endpoint \"%s\": %s", host, gai_strerror(rc));
 		return -1;
 	}
 	memcpy(out, res->ai_addr, res->ai_addrlen);
-	freeaddrinfo(res);
+	ts_sys()->freeaddrinfo(res);
 	return 0;
 }
 
@@ -51,8 +54,6 @@ static void *resolve_thread(void *arg)
 	struct ts_cmd *cmd = calloc(1, sizeof(*cmd));
 	char err[256];
 
-	if (j->st->opt.thread_init)
-		j->st->opt.thread_init(); /* the host resolver, never the tunnel's */
 	if (cmd && ts_endpoint_resolve(j->st->ep_host[j->peer], j->st->ep_port[j->peer],
 				       &cmd->forward, err, sizeof(err)) == 0) {
 		cmd->type = TS_CMD_ENDPOINT;

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "stack_internal.h"
 #include "sockaddr.h"
+#include "sys.h"
 
 struct ts_listener {
 	struct ts_listener *next;
@@ -48,11 +49,12 @@ static void registry_add(struct ts_bridge *b, const struct sockaddr_storage *lo,
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return;
-	if (write(fd, rec, sizeof(rec)) == (ssize_t)sizeof(rec) && rename(tmp, path) == 0) {
+	if (ts_sys()->write(fd, rec, sizeof(rec)) == (ssize_t)sizeof(rec) &&
+	    rename(tmp, path) == 0) {
 		b->inbound_family = lo->ss_family;
 		b->inbound_port = port;
 	}
-	close(fd);
+	ts_sys()->release(fd);
 }
 
 void ts_inbound_forget(struct ts_bridge *b)
@@ -65,6 +67,7 @@ void ts_inbound_forget(struct ts_bridge *b)
 	b->inbound_port = 0;
 }
 
+/* Runs on the application's threads (the shim's accept and getpeername). */
 bool ts_inbound_lookup(const struct sockaddr_storage *lo_peer, struct sockaddr_storage *remote,
 		       struct sockaddr_storage *local)
 {
@@ -79,8 +82,8 @@ bool ts_inbound_lookup(const struct sockaddr_storage *lo_peer, struct sockaddr_s
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return false;
-	n = read(fd, rec, sizeof(rec));
-	close(fd);
+	n = ts_sys()->read(fd, rec, sizeof(rec));
+	ts_sys()->release(fd);
 	if (n != (ssize_t)sizeof(rec))
 		return false;
 	*remote = rec[0];
@@ -92,12 +95,12 @@ bool ts_inbound_lookup(const struct sockaddr_storage *lo_peer, struct sockaddr_s
 
 /* The registry entry must exist before the application can accept the connection,
  * so the socket is bound (its port known and recorded) before it connects. */
-static int forward_socket(struct ts_stack *st, const struct sockaddr_storage *to,
-			  struct sockaddr_storage *lo)
+static int forward_socket(const struct sockaddr_storage *to, struct sockaddr_storage *lo)
 {
+	const struct ts_sys *sys = ts_sys();
 	socklen_t len = ts_sa_len(to);
 	socklen_t llen = sizeof(*lo);
-	int fd = socket(to->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = sys->socket(to->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -1;
@@ -106,19 +109,19 @@ static int forward_socket(struct ts_stack *st, const struct sockaddr_storage *to
 		((struct sockaddr_in *)lo)->sin_port = 0;
 	else
 		((struct sockaddr_in6 *)lo)->sin6_port = 0;
-	if (bind(fd, (struct sockaddr *)lo, len) < 0 ||
-	    getsockname(fd, (struct sockaddr *)lo, &llen) < 0) {
-		close(fd);
+	if (sys->bind(fd, (struct sockaddr *)lo, len) < 0 ||
+	    sys->getsockname(fd, (struct sockaddr *)lo, &llen) < 0) {
+		sys->release(fd);
 		return -1;
 	}
-	return ts_adopt_fd(st, fd);
+	return sys->adopt(fd);
 }
 
 static int forward_connect(int fd, const struct sockaddr_storage *to)
 {
 	socklen_t len = ts_sa_len(to);
 
-	if (connect(fd, (const struct sockaddr *)to, len) < 0 && errno != EINPROGRESS)
+	if (ts_sys()->connect(fd, (const struct sockaddr *)to, len) < 0 && errno != EINPROGRESS)
 		return -1;
 	return 0;
 }
@@ -132,7 +135,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 
 	if (err != ERR_OK || !pcb)
 		return ERR_VAL;
-	fd = forward_socket(l->st, &l->forward, &lo);
+	fd = forward_socket(&l->forward, &lo);
 	if (fd >= 0 && (b = ts_bridge_new(l->st, fd))) {
 		b->kernel_socket = true;
 		ts_sockaddr_from_ip(&pcb->remote_ip, pcb->remote_port, &remote);
@@ -146,7 +149,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 			b->fail_errno = ECONNREFUSED;
 			ts_bridge_finish(b);
 		} else if (fd >= 0) {
-			close(fd);
+			ts_sys()->release(fd);
 		}
 		tcp_abort(pcb);
 		return ERR_ABRT;
@@ -236,19 +239,23 @@ void ts_listen_close_all(struct ts_stack *st)
 }
 
 /* Is something still listening at addr (the application, or a daemon it forked)?
- * A bind to the same address fails while a listener holds it. */
+ * A bind to the same address fails while a listener holds it. Runs on the stack
+ * thread (ts_listen_alive, UDP servers) and on the application's (the shim, when a
+ * listener closes): the probe goes through the boundary on both, so the shim never
+ * takes its socket for one of the application's. */
 bool ts_port_alive(const struct sockaddr_storage *addr, int type)
 {
+	const struct ts_sys *sys = ts_sys();
 	socklen_t len = ts_sa_len(addr);
-	int fd = socket(addr->ss_family, type | SOCK_CLOEXEC, 0), one = 1, rc;
+	int fd = sys->socket(addr->ss_family, type | SOCK_CLOEXEC, 0), one = 1, err;
 
 	if (fd < 0)
 		return true;
 	if (type == SOCK_STREAM)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	rc = bind(fd, (const struct sockaddr *)addr, len);
-	close(fd);
-	return rc < 0 && errno == EADDRINUSE;
+		sys->setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	err = sys->bind(fd, (const struct sockaddr *)addr, len) < 0 ? errno : 0;
+	sys->release(fd);
+	return err == EADDRINUSE;
 }
 
 /* Listeners whose application socket is gone are closed; true if any remain. */

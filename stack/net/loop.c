@@ -22,7 +22,7 @@
 #include "sockaddr.h"
 #include "bridge.h"
 #include "stack_internal.h"
-#include "sockaddr.h"
+#include "sys.h"
 
 #define RX_BATCH 32
 
@@ -33,7 +33,7 @@ void ts_loop_watch(struct ts_stack *st, int fd, struct ts_pollable *p, uint32_t 
 {
 	struct epoll_event ev = { .events = events, .data.ptr = p };
 
-	if (epoll_ctl(st->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+	if (ts_sys()->epoll_ctl(st->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		ts_err("epoll add fd %d: %s", fd, strerror(errno));
 }
 
@@ -41,13 +41,13 @@ void ts_loop_modify(struct ts_stack *st, int fd, struct ts_pollable *p, uint32_t
 {
 	struct epoll_event ev = { .events = events, .data.ptr = p };
 
-	if (epoll_ctl(st->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+	if (ts_sys()->epoll_ctl(st->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
 		ts_err("epoll mod fd %d: %s", fd, strerror(errno));
 }
 
 void ts_loop_unwatch(struct ts_stack *st, int fd)
 {
-	epoll_ctl(st->epfd, EPOLL_CTL_DEL, fd, NULL);
+	ts_sys()->epoll_ctl(st->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
 static uint64_t now_ns(void *ctx)
@@ -76,7 +76,7 @@ static int send_now(void *ctx, const struct sockaddr *dst, socklen_t dstlen,
 	}
 	if (len == MESSAGE_INITIATION_LEN && buf[0] == MESSAGE_INITIATION)
 		ts_gap_record(st->gap_fd);
-	if (sendto(st->udp_fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, dst, dstlen) < 0)
+	if (ts_sys()->sendto(st->udp_fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, dst, dstlen) < 0)
 		return -errno;
 	return 0;
 }
@@ -114,7 +114,7 @@ static void udp_readable(struct ts_stack *st, struct ts_pollable *p, uint32_t ev
 		msgs[i].msg_hdr = (struct msghdr){ .msg_name = &src[i], .msg_namelen = sizeof(src[i]),
 						   .msg_iov = &iov[i], .msg_iovlen = 1 };
 	}
-	n = recvmmsg(st->udp_fd, msgs, RX_BATCH, MSG_DONTWAIT, NULL);
+	n = ts_sys()->recvmmsg(st->udp_fd, msgs, RX_BATCH, MSG_DONTWAIT, NULL);
 	for (int i = 0; i < n; i++) {
 		socklen_t sl = normalize_source(&src[i], msgs[i].msg_hdr.msg_namelen);
 
@@ -129,14 +129,15 @@ static void udp_readable(struct ts_stack *st, struct ts_pollable *p, uint32_t ev
 
 static void grow_buffers(int fd)
 {
+	const struct ts_sys *sys = ts_sys();
 	int sz = 4 << 20;
 
 	/* Bulk transfers burst faster than one loop iteration drains; privileged
 	 * processes may exceed rmem_max, others get what the kernel allows. */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	if (sys->setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+		sys->setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (sys->setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+		sys->setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 }
 
 static int outer_bind(int fd, int family, uint16_t port)
@@ -145,36 +146,37 @@ static int outer_bind(int fd, int family, uint16_t port)
 	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons(port) };
 
 	if (family == AF_INET6)
-		return bind(fd, (struct sockaddr *)&a6, sizeof(a6));
-	return bind(fd, (struct sockaddr *)&a4, sizeof(a4));
+		return ts_sys()->bind(fd, (struct sockaddr *)&a6, sizeof(a6));
+	return ts_sys()->bind(fd, (struct sockaddr *)&a4, sizeof(a4));
 }
 
 int ts_udp_open(struct ts_stack *st, const struct wg_config *cfg, char *err, size_t errlen)
 {
+	const struct ts_sys *sys = ts_sys();
 	int off = 0, fd;
 
 	/* One dual-stack socket serves v4 and v6 endpoints; fall back to v4 only
 	 * where IPv6 is disabled. */
 	st->udp_family = AF_INET6;
-	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd >= 0 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) < 0) {
-		close(fd);
+	fd = sys->socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd >= 0 && sys->setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) < 0) {
+		sys->release(fd);
 		fd = -1;
 	}
 	if (fd < 0) {
 		st->udp_family = AF_INET;
-		fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		fd = sys->socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	}
 	if (fd < 0 || outer_bind(fd, st->udp_family, cfg->listen_port) < 0) {
 		snprintf(err, errlen, "cannot open the WireGuard UDP socket%s%u: %s",
 			 cfg->has_listen_port ? " on port " : "", cfg->has_listen_port ?
 			 cfg->listen_port : 0u, strerror(errno));
 		if (fd >= 0)
-			close(fd);
+			sys->release(fd);
 		return -1;
 	}
 	grow_buffers(fd);
-	st->udp_fd = ts_adopt_fd(st, fd);
+	st->udp_fd = sys->adopt(fd);
 	st->rxslot = (size_t)cfg->mtu + 128;
 	st->rxbufs = malloc(st->rxslot * RX_BATCH);
 	if (!st->rxbufs)
@@ -272,7 +274,7 @@ static void commands_ready(struct ts_stack *st, struct ts_pollable *p, uint32_t 
 
 	(void)p;
 	(void)events;
-	if (read(st->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+	if (ts_sys()->read(st->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		ts_err("stack eventfd: %s", strerror(errno));
 	for (cmd = ts_cmd_take_all(st); cmd; cmd = next) {
 		next = cmd->next;
@@ -390,8 +392,6 @@ void *ts_loop_main(void *arg)
 {
 	struct ts_stack *st = arg;
 
-	if (st->opt.thread_init)
-		st->opt.thread_init();
 	if (st->opt.acquire) {
 		int rc = st->opt.acquire();
 

@@ -13,6 +13,7 @@
 #include "hs_gap.h"
 #include "log.h"
 #include "stack_internal.h"
+#include "sys.h"
 
 void *ts_loop_main(void *arg);
 int ts_udp_open(struct ts_stack *st, const struct wg_config *cfg, char *err, size_t errlen);
@@ -54,13 +55,13 @@ static void stack_free(struct ts_stack *st)
 	if (st->dev)
 		wg_device_free(st->dev);
 	if (st->udp_fd >= 0)
-		close(st->udp_fd);
+		ts_sys()->release(st->udp_fd);
 	if (st->evfd >= 0)
-		close(st->evfd);
+		ts_sys()->release(st->evfd);
 	if (st->epfd >= 0)
-		close(st->epfd);
+		ts_sys()->release(st->epfd);
 	if (st->gap_fd >= 0)
-		close(st->gap_fd);
+		ts_sys()->release(st->gap_fd);
 	for (size_t i = 0; st->ep_host && i < st->n_peers; i++)
 		free(st->ep_host[i]);
 	free(st->ep_host);
@@ -125,9 +126,11 @@ int ts_stack_start(const struct wg_config *cfg, const struct ts_stack_options *o
 	st->mtu = cfg->mtu;
 	if (opt)
 		st->opt = *opt;
+	if (opt && opt->sys)
+		ts_sys_set(opt->sys);
 	pthread_mutex_init(&st->qmu, NULL);
-	st->evfd = ts_adopt_fd(st, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-	st->epfd = ts_adopt_fd(st, epoll_create1(EPOLL_CLOEXEC));
+	st->evfd = ts_sys()->adopt(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+	st->epfd = ts_sys()->adopt(epoll_create1(EPOLL_CLOEXEC));
 	if (st->evfd < 0 || st->epfd < 0) {
 		snprintf(err, errlen, "cannot create the event loop: %s", strerror(errno));
 		goto fail;
@@ -135,7 +138,7 @@ int ts_stack_start(const struct wg_config *cfg, const struct ts_stack_options *o
 	if (stack_init(st, cfg, opt, err, errlen) < 0)
 		goto fail;
 	/* The thread waits out the gap before its first initiation: see hs_gap.h. */
-	st->gap_fd = ts_adopt_fd(st, ts_gap_open(cfg->public_key));
+	st->gap_fd = ts_sys()->adopt(ts_gap_open(cfg->public_key));
 	if (start_thread(st) != 0) {
 		snprintf(err, errlen, "cannot start the stack thread");
 		goto fail;
@@ -148,11 +151,13 @@ fail:
 	return -1;
 }
 
+/* Runs on the application's threads (and on the stack thread when it queues a
+ * command for itself). */
 static void wake(struct ts_stack *st)
 {
 	uint64_t one = 1;
 
-	if (write(st->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+	if (ts_sys()->write(st->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		ts_err("stack wake-up failed: %s", strerror(errno));
 }
 
@@ -192,8 +197,10 @@ int ts_bridge_open(struct ts_stack *st, const struct ts_bridge_req *req,
 {
 	struct ts_cmd *cmd = calloc(1, sizeof(*cmd));
 
+	/* The application's thread: release, not close, so that the embedder forgets
+	 * the descriptor too (the shim's close() would refuse an internal one here). */
 	if (!cmd) {
-		close(req->fd);
+		ts_sys()->release(req->fd);
 		return -ENOMEM;
 	}
 	cmd->type = TS_CMD_BRIDGE;
@@ -322,7 +329,7 @@ static void continue_in_child(struct ts_stack *st, void (*child_setup)(void))
 	pthread_mutex_init(&st->qmu, NULL);
 	for (c = st->qhead, st->qtail = NULL; c; c = c->next)
 		st->qtail = c;
-	if (st->qhead && write(st->evfd, &one, sizeof(one)) < 0)
+	if (st->qhead && ts_sys()->write(st->evfd, &one, sizeof(one)) < 0)
 		st->qhead = st->qtail = NULL;
 	sigfillset(&all);
 	sigdelset(&all, SIGTERM);
@@ -334,10 +341,10 @@ static void continue_in_child(struct ts_stack *st, void (*child_setup)(void))
 		child_setup();
 	st->continuation = 1;
 	st->stopping = 0;
-	if (st->opt.thread_init)
-		st->opt.thread_init();
+	/* The loop reaches the OS through the boundary here as on the stack thread:
+	 * it needs no mark from the embedder on this, the child's only thread. */
 	ts_loop_run(st);
-	_exit(0);
+	ts_sys()->_exit(0);
 }
 
 pid_t ts_stack_detach(struct ts_stack *st, void (*child_setup)(void))
@@ -349,7 +356,7 @@ pid_t ts_stack_detach(struct ts_stack *st, void (*child_setup)(void))
 		return -1;
 	call(st, &cmd);
 	st->parked = 1;
-	pid = fork();
+	pid = ts_sys()->fork();
 	if (pid == 0)
 		continue_in_child(st, child_setup);
 	return pid;
@@ -371,7 +378,3 @@ int ts_unlisten(struct ts_stack *st, uint64_t id)
 	return call(st, &cmd);
 }
 
-int ts_adopt_fd(struct ts_stack *st, int fd)
-{
-	return fd >= 0 && st->opt.adopt_fd ? st->opt.adopt_fd(fd) : fd;
-}

@@ -110,7 +110,6 @@ void ts_udp_relay_close(struct ts_stack *st);
 void ts_udp_relay_drain(struct ts_stack *st);
 
 /* stack.c */
-int ts_adopt_fd(struct ts_stack *st, int fd);
 void ts_stack_submit(struct ts_stack *st, struct ts_cmd *cmd);
 /* endpoint.c */
 void ts_endpoint_reresolve(struct ts_stack *st, int peer);

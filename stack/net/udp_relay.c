@@ -14,6 +14,7 @@
 #include "log.h"
 #include "sockaddr.h"
 #include "stack_internal.h"
+#include "sys.h"
 
 #define FRAME_MAX 65536
 
@@ -70,7 +71,7 @@ static void flow_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_a
 		memcpy(h->addr, &((struct sockaddr_in6 *)&src)->sin6_addr, 16);
 	n = pbuf_copy_partial(p, buf + sizeof(*h), p->tot_len, 0);
 	pbuf_free(p);
-	if (sendto(f->relay->fd, buf, sizeof(*h) + n, MSG_DONTWAIT | MSG_NOSIGNAL,
+	if (ts_sys()->sendto(f->relay->fd, buf, sizeof(*h) + n, MSG_DONTWAIT | MSG_NOSIGNAL,
 		   (struct sockaddr *)&f->app, f->app_len) < 0)
 		ts_dbg("udp relay: delivery dropped: %s", strerror(errno));
 }
@@ -177,7 +178,7 @@ static void relay_readable(struct ts_stack *st, struct ts_pollable *p, uint32_t 
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage app;
 		socklen_t alen = sizeof(app);
-		ssize_t n = recvfrom(r->fd, buf, sizeof(buf), MSG_DONTWAIT,
+		ssize_t n = ts_sys()->recvfrom(r->fd, buf, sizeof(buf), MSG_DONTWAIT,
 				     (struct sockaddr *)&app, &alen);
 
 		if (n < 0)
@@ -191,18 +192,20 @@ static int relay_open(struct ts_stack *st, struct ts_udp_relay *r, int family)
 {
 	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	struct sockaddr *a = family == AF_INET ? (void *)&a4 : (void *)&a6;
 	socklen_t len = family == AF_INET ? sizeof(a4) : sizeof(a6);
-	int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	const struct ts_sys *sys = ts_sys();
+	int fd = sys->socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
 	r->fd = -1;
 	if (fd < 0)
 		return -1;
-	if (bind(fd, family == AF_INET ? (struct sockaddr *)&a4 : (struct sockaddr *)&a6, len) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&r->addr, &len) < 0) {
-		close(fd);
+	if (sys->bind(fd, a, len) < 0 ||
+	    sys->getsockname(fd, (struct sockaddr *)&r->addr, &len) < 0) {
+		sys->release(fd);
 		return -1;
 	}
-	r->fd = ts_adopt_fd(st, fd);
+	r->fd = sys->adopt(fd);
 	r->st = st;
 	r->poll.handler = relay_readable;
 	return 0;
@@ -231,7 +234,7 @@ void ts_udp_relay_close(struct ts_stack *st)
 		while (rs[i]->flows)
 			flow_close(rs[i], rs[i]->flows);
 		if (rs[i]->fd >= 0)
-			close(rs[i]->fd);
+			ts_sys()->release(rs[i]->fd);
 		rs[i]->fd = -1;
 	}
 }

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "config_keys.h"
 #include "config_parse.h"
+#include "sys.h"
 
 #define CFG_FILE_MAX (1024 * 1024)
 #define CFG_LINE_MAX 4096
@@ -307,7 +308,7 @@ static bool read_fd(struct cfg_parser *p, int fd, char *buf, size_t *len)
 
 	*len = 0;
 	do {
-		n = read(fd, buf + *len, CFG_FILE_MAX + 1 - *len);
+		n = ts_sys()->read(fd, buf + *len, CFG_FILE_MAX + 1 - *len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -357,7 +358,7 @@ int wg_config_parse_file(const char *path, struct wg_config *out, char *err, siz
 	if (read_fd(&p, fd, buf, &len))
 		ok = parse_text(&p, buf, len);
 out:
-	close(fd);
+	ts_sys()->release(fd);
 	if (buf) {
 		sodium_memzero(buf, len + 1);
 		free(buf);
