@@ -5,22 +5,41 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "log.h"
 #include "rundir.h"
 
-/* $XDG_RUNTIME_DIR/tunshim, else /tmp/tunshim-UID; private to the user. */
+/* The directory must be this user's alone: a real directory (lstat: a symlink to one
+ * does not count), owned by us, with no access for group or others. Another user who
+ * created /tmp/tunshim-UID first could otherwise read or plant what we keep there. */
+static int check_private(const char *dir)
+{
+	struct stat sb;
+	static int said;
+
+	if (lstat(dir, &sb) < 0)
+		return -1;
+	if (S_ISDIR(sb.st_mode) && sb.st_uid == getuid() && !(sb.st_mode & 077))
+		return 0;
+	if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+		ts_err("%s is not a private directory of this user (%s, owner uid %u, mode %04o): "
+		       "processes with one key cannot share a tunnel, nor find each other",
+		       dir, S_ISDIR(sb.st_mode) ? "a directory" : S_ISLNK(sb.st_mode) ?
+		       "a symlink" : "not a directory", (unsigned)sb.st_uid,
+		       (unsigned)(sb.st_mode & 07777));
+	return -1;
+}
+
+/* $XDG_RUNTIME_DIR/tunshim, else /tmp/tunshim-UID. */
 static int record_dir(char *dir, size_t len)
 {
 	const char *rt = getenv("XDG_RUNTIME_DIR");
-	struct stat sb;
 
 	if (rt && rt[0] == '/')
 		snprintf(dir, len, "%s/tunshim", rt);
 	else
 		snprintf(dir, len, "/tmp/tunshim-%u", (unsigned)getuid());
-	if (mkdir(dir, 0700) < 0 && (stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode) ||
-				      sb.st_uid != getuid()))
-		return -1;
-	return 0;
+	mkdir(dir, 0700);
+	return check_private(dir);
 }
 
 int ts_runtime_file(const char *name, char *path, size_t len)
