@@ -35,7 +35,8 @@ endif
 #   stack/base     logging, socket addresses, the runtime directory, the OS boundary
 #   stack/wg       the WireGuard core (config, noise, cookie, replay, peers, timers):
 #                  byte arrays in and out, no lwIP, no sockets
-#   stack/net      the lwIP glue: netif, the stack thread, bridges, inbound, relay
+#   stack/net      the lwIP glue: netif, the stack thread, bridges, inbound, relay,
+#                  and the session other processes attach to (session_*.c)
 #   shim, shim/dns the LD_PRELOAD layer and its DNS layer
 #   shim/cli       the tunshim command (nothing of ours but libsodium)
 # One direction only: shim -> stack/include -> (stack/net -> stack/wg -> stack/base).

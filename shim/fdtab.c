@@ -187,6 +187,7 @@ int shim_release_fd(int fd)
 }
 
 int shim_log_fd = -1;
+bool shim_log_is_file;
 
 void shim_fd_close_internal(void)
 {

@@ -34,6 +34,7 @@ static void log_setup(void)
 	if (fd >= 0)
 		fd = shim_adopt_fd(fd);
 	shim_log_fd = fd;
+	shim_log_is_file = file && *file;
 	ts_log_set(fd, level);
 	if (lvl && ts_log_parse_level(lvl) < 0)
 		ts_warn("TUNSHIM_LOG=\"%s\" is not error, warn, info or debug", lvl);

@@ -14,7 +14,7 @@
 int shim_detaching;
 
 /* In the continuation: keep nothing of the application's open (a pipe's write end
- * kept here would make a shell wait for us), leave its session. */
+ * kept here would make a shell wait for us), leave its session (process group). */
 static void continuation_setup(void)
 {
 	unsigned lo = 0;
@@ -32,13 +32,14 @@ static void continuation_setup(void)
 	}
 	real.close_range(lo, ~0u, 0);
 	setsid();
-	shim_keylock_finishing();
-	/* The log descriptor is a copy of the application's stderr: whoever reads that
-	 * (a pipe) must not wait for us. */
-	ts_log_set(-1, TS_LOG_ERROR);
-	if (shim_log_fd >= 0)
-		real.close(shim_log_fd);
-	shim_log_fd = -1;
+	/* A log descriptor that is a copy of the application's stderr goes: whoever reads
+	 * that (a pipe) must not wait for us. A log file (TUNSHIM_LOG_FILE) stays. */
+	if (!shim_log_is_file) {
+		ts_log_set(-1, TS_LOG_ERROR);
+		if (shim_log_fd >= 0)
+			real.close(shim_log_fd);
+		shim_log_fd = -1;
+	}
 }
 
 /* Called on the way out (exit, _exit, exec): hands the stack to a continuation if it

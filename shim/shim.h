@@ -179,6 +179,7 @@ int shim_fd_max(void);
 /* In a forked child: closes the stack's descriptors (not the log's). */
 void shim_fd_close_internal(void);
 extern int shim_log_fd;
+extern bool shim_log_is_file; /* TUNSHIM_LOG_FILE, not a copy of stderr */
 
 /* ---- tunnel.c: the stack, started on first use ---- */
 /* The running stack, starting it if needed; NULL with errno set if it cannot run. */
@@ -187,9 +188,7 @@ struct ts_stack *shim_tunnel(void);
 struct ts_stack *shim_tunnel_if_running(void);
 void shim_tunnel_init(void);
 
-/* ---- keylock.c (one process per key at a time), process.c ---- */
-int shim_keylock_acquire(void);
-void shim_keylock_finishing(void);
+/* ---- process.c ---- */
 bool shim_leave(const char *why);
 void shim_tunnel_abandon(void);
 extern int shim_detaching;

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* The stack, started by the first operation that needs the tunnel (never in a
- * constructor: allocators and runtimes deadlock when a preload starts threads that
- * early). */
+/* The tunnel this process uses, found or started by the first operation that needs it
+ * (never in a constructor: allocators and runtimes deadlock when a preload starts
+ * threads that early). Processes of one user with one key share one session
+ * (docs/process-model.md): the first runs the stack, the others attach to it, and so
+ * do forked children, which never touch the stack they inherited a copy of. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +12,13 @@
 #include "log.h"
 #include "shim.h"
 
+/* How long a session stays up after its last user, unless TUNSHIM_GRACE says. */
+#define DEFAULT_GRACE_S 2.0
+
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct ts_stack *stack;
-static pid_t stack_pid;
-static int start_errno;
+static struct ts_stack *stack;  /* written under start_lock, read without it */
+static pid_t stack_pid;         /* the process stack belongs to (not a forked copy) */
+static int start_errno;         /* under start_lock: why the tunnel cannot be had */
 
 /* Each tunnelled connection costs this process a descriptor of its own, and Debian's
  * soft limit is 1024. */
@@ -27,16 +32,30 @@ static void raise_nofile(void)
 	}
 }
 
+static double env_seconds(const char *name, double dflt)
+{
+	const char *v = getenv(name);
+	char *end;
+	double d;
+
+	if (!v || !*v)
+		return dflt;
+	d = strtod(v, &end);
+	if (*end || d < 0 || d > 86400) {
+		ts_warn("%s=\"%s\" is not a number of seconds; using %g", name, v, dflt);
+		return dflt;
+	}
+	return d;
+}
+
 static struct ts_stack *start(void)
 {
-	struct ts_stack_options opt = { .sys = shim_stack_sys(),
-					.acquire = shim_keylock_acquire };
-	const char *scale = getenv("TUNSHIM_TIMER_SCALE");
+	struct ts_stack_options opt = { .sys = shim_stack_sys(), .share = true,
+					.grace_s = env_seconds("TUNSHIM_GRACE", DEFAULT_GRACE_S),
+					.timer_scale = env_seconds("TUNSHIM_TIMER_SCALE", 0) };
 	char err[512];
 	struct ts_stack *st;
 
-	if (scale)
-		opt.timer_scale = strtod(scale, NULL);
 	raise_nofile();
 	if (ts_stack_start(&shim_cfg, &opt, &st, err, sizeof(err)) < 0) {
 		ts_err("%s: the tunnel cannot start: %s", shim_cfg.path ? shim_cfg.path : "config",
@@ -44,7 +63,11 @@ static struct ts_stack *start(void)
 		start_errno = ENETUNREACH;
 		return NULL;
 	}
-	ts_info("tunnel started (%zu peer%s)", shim_cfg.n_peers, shim_cfg.n_peers == 1 ? "" : "s");
+	if (ts_stack_is_local(st))
+		ts_info("tunnel started (%zu peer%s)", shim_cfg.n_peers,
+			shim_cfg.n_peers == 1 ? "" : "s");
+	else
+		ts_info("attached to the tunnel session of this key");
 	return st;
 }
 
@@ -52,24 +75,26 @@ struct ts_stack *shim_tunnel(void)
 {
 	struct ts_stack *st = __atomic_load_n(&stack, __ATOMIC_ACQUIRE);
 
-	if (st && stack_pid == getpid())
+	if (st && stack_pid == getpid() && ts_stack_alive(st))
 		return st;
 	pthread_mutex_lock(&start_lock);
+	/* The holder we were attached to was killed: find (or become) the next one. The
+	 * old handle is left as it is, since another thread may still be inside a call
+	 * on it (which fails with ECONNRESET); it is small, and this is rare. */
+	if (stack && stack_pid == getpid() && !ts_stack_alive(stack))
+		__atomic_store_n(&stack, NULL, __ATOMIC_RELEASE);
 	if (!stack && !start_errno) {
-		stack = start();
 		stack_pid = getpid();
+		__atomic_store_n(&stack, start(), __ATOMIC_RELEASE);
 	}
-	st = stack_pid == getpid() ? stack : NULL;
+	st = stack;
 	pthread_mutex_unlock(&start_lock);
 	if (!st)
 		errno = start_errno ? start_errno : EHOSTUNREACH;
 	return st;
 }
 
-/* A forked child has no stack thread: it must not touch the parent's stack, and must
- * close the stack-side descriptors it inherited at once, or the application ends of
- * the parent's connections would never see EOF. Its inherited tunnel connections
- * keep working: the parent's stack serves them. */
+/* The stack this very process uses (runs, or is attached to), never starting one. */
 struct ts_stack *shim_tunnel_if_running(void)
 {
 	struct ts_stack *st = __atomic_load_n(&stack, __ATOMIC_ACQUIRE);
@@ -77,15 +102,22 @@ struct ts_stack *shim_tunnel_if_running(void)
 	return st && stack_pid == getpid() ? st : NULL;
 }
 
+/* A forked child has no stack thread and no reader of its parent's session: it
+ * closes the stack-side descriptors it inherited at once (or the application ends of
+ * the parent's connections would never see EOF), keeps the connections it inherited
+ * (the holder serves them), and attaches to the session when it needs the tunnel.
+ * Another thread may have held start_lock at the fork: the child has only this one. */
 static void after_fork_child(void)
 {
+	pthread_mutex_init(&start_lock, NULL);
 	/* The continuation keeps the stack's descriptors: it is the stack now. */
-	if (!stack || shim_detaching)
+	if (shim_detaching)
 		return;
 	shim_fd_close_internal();
+	if (stack)
+		ts_dbg("forked child: the tunnel stays with the parent (pid %d)", (int)getppid());
 	stack = NULL;
-	start_errno = EHOSTUNREACH;
-	ts_dbg("forked child: the tunnel stays with the parent (pid %d)", (int)getppid());
+	start_errno = 0;
 }
 
 void shim_tunnel_init(void)
@@ -93,13 +125,13 @@ void shim_tunnel_init(void)
 	pthread_atfork(NULL, NULL, after_fork_child);
 }
 
-/* After a failed exec that had handed the stack to a continuation. */
+/* After a failed exec that had handed the stack to a continuation: this process goes
+ * on as an attached one (its next tunnel connection attaches to the continuation). */
 void shim_tunnel_abandon(void)
 {
 	pthread_mutex_lock(&start_lock);
+	shim_fd_close_internal();
 	stack = NULL;
-	start_errno = EHOSTUNREACH;
+	start_errno = 0;
 	pthread_mutex_unlock(&start_lock);
-	ts_warn("exec failed after the tunnel moved to a continuation: new tunnel "
-		"connections from this process fail");
 }

@@ -20,17 +20,26 @@ struct ts_stack_options {
 	 * does; NULL keeps the one in force. Its adopt and release see every
 	 * descriptor the stack creates and closes. */
 	const struct ts_sys *sys;
-	/* Optional: runs on the stack thread before anything is sent (the shim takes the
-	 * key's session there, possibly waiting for a previous holder, so that callers
-	 * never block on it). A negative errno fails every connection with it. */
-	int (*acquire)(void);
+	/* Share the session (docs/process-model.md): attach to the process of this
+	 * user that runs the stack for this key in this network namespace, or become
+	 * that process and serve the others. */
+	bool share;
+	/* A shared session's continuation stays up this long after its last user
+	 * (seconds), so that the next process attaches instead of handshaking. */
+	double grace_s;
 };
 
 /* Resolves the peers' endpoints (host resolver), creates the UDP socket, starts the
- * stack thread. Returns 0, or -1 with err set to a message for the user. cfg is
- * copied as needed; the caller may free it afterwards. */
+ * stack thread; or, when sharing and another process holds the session, attaches to
+ * it. Returns 0, or -1 with err set to a message for the user. cfg is copied as
+ * needed; the caller may free it afterwards. */
 int ts_stack_start(const struct wg_config *cfg, const struct ts_stack_options *opt,
 		   struct ts_stack **out, char *err, size_t errlen);
+/* True when this process runs the stack; false when attached to another's. */
+bool ts_stack_is_local(struct ts_stack *st);
+/* False once the holder of an attached stack is gone (killed): every command fails
+ * with ECONNRESET from then on; start again to attach to (or become) the next. */
+bool ts_stack_alive(struct ts_stack *st);
 /* Stops the thread, closes every bridged connection (RST) and frees everything. */
 void ts_stack_stop(struct ts_stack *st);
 

@@ -43,12 +43,18 @@ struct ts_sys {
 	ssize_t (*send)(int fd, const void *buf, size_t len, int flags);
 	ssize_t (*sendto)(int fd, const void *buf, size_t len, int flags,
 			  const struct sockaddr *addr, socklen_t alen);
+	/* The session channel (stack/session/): messages with descriptors beside them. */
+	ssize_t (*sendmsg)(int fd, const struct msghdr *m, int flags);
+	ssize_t (*recvmsg)(int fd, struct msghdr *m, int flags);
 
 	/* Sockets and descriptor state. fcntl takes an int or a pointer, as libc's. */
 	int (*socket)(int domain, int type, int protocol);
 	int (*bind)(int fd, const struct sockaddr *addr, socklen_t len);
 	int (*connect)(int fd, const struct sockaddr *addr, socklen_t len);
 	int (*getsockname)(int fd, struct sockaddr *addr, socklen_t *len);
+	int (*getsockopt)(int fd, int level, int name, void *val, socklen_t *len);
+	int (*listen)(int fd, int backlog);
+	int (*accept4)(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 	int (*setsockopt)(int fd, int level, int name, const void *val, socklen_t len);
 	int (*shutdown)(int fd, int how);
 	int (*fcntl)(int fd, int cmd, ...);

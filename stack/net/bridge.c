@@ -226,9 +226,7 @@ void ts_bridge_start(struct ts_stack *st, struct ts_cmd *cmd)
 	b->peer = route_peer(st, &cmd->req.remote);
 	b->next = st->bridges;
 	st->bridges = b;
-	if (st->fail_errno)
-		rc = -st->fail_errno;
-	else if (b->peer < 0)
+	if (b->peer < 0)
 		rc = -ENETUNREACH;
 	else if (cmd->req.proto == IPPROTO_TCP)
 		rc = ts_bridge_tcp_open(st, b);

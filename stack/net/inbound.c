@@ -179,10 +179,6 @@ int ts_listen_start(struct ts_stack *st, struct ts_cmd *cmd)
 
 	if (!l)
 		return -ENOMEM;
-	if (st->fail_errno) {
-		free(l);
-		return -st->fail_errno;
-	}
 	pcb = tcp_new_ip_type(ip_type(cmd->family));
 	/* A server that listens again on its port must not be refused for the
 	 * connections of its previous listener still in TIME_WAIT. */

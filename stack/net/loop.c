@@ -21,6 +21,7 @@
 #include "pacer.h"
 #include "sockaddr.h"
 #include "bridge.h"
+#include "session.h"
 #include "stack_internal.h"
 #include "sys.h"
 
@@ -87,8 +88,6 @@ static int send_udp(void *ctx, const struct sockaddr *dst, socklen_t dstlen,
 {
 	struct ts_stack *st = ctx;
 
-	if (st->fail_errno)
-		return -st->fail_errno; /* another process holds this key's session */
 	if (len < MESSAGE_MINIMUM_LEN || buf[0] != MESSAGE_DATA)
 		return send_now(ctx, dst, dstlen, buf, len);
 	return pacer_send(&st->pacer, now_ns(NULL), send_now, st, dst, dstlen, buf, len);
@@ -208,7 +207,20 @@ struct wg_device *ts_device_create(struct ts_stack *st, const struct wg_config *
 
 /* ---- commands ---- */
 
-static void run_command(struct ts_stack *st, struct ts_cmd *cmd)
+/* A holder with a grace time stays findable after its last user: see continuation_done. */
+static uint64_t grace_ns(const struct ts_stack *st)
+{
+	return st->server && st->opt.grace_s > 0 ? (uint64_t)(st->opt.grace_s * 1e9) : 0;
+}
+
+/* Work that must outlive the process: connections, servers, attached processes, and
+ * a session others may still want to attach to. */
+static bool must_continue(struct ts_stack *st)
+{
+	return !ts_loop_idle(st) || ts_server_clients(st) > 0 || grace_ns(st) > 0;
+}
+
+void ts_command_run(struct ts_stack *st, struct ts_cmd *cmd)
 {
 	switch (cmd->type) {
 	case TS_CMD_BRIDGE:
@@ -228,7 +240,11 @@ static void run_command(struct ts_stack *st, struct ts_cmd *cmd)
 		/* Datagrams the application sent just before asking are still queued
 		 * in our sockets: send them first, so they count. */
 		ts_udp_relay_drain(st);
-		ts_waiter_wake(cmd->waiter, !ts_loop_idle(st));
+		ts_waiter_wake(cmd->waiter, must_continue(st));
+		break;
+	case TS_CMD_RELAY:
+		ts_waiter_wake(cmd->waiter, ts_udp_relay_info(st, cmd->family, cmd->relay_addr,
+							      cmd->relay_token));
 		break;
 	case TS_CMD_TCPOPT:
 		ts_waiter_wake(cmd->waiter, ts_bridge_options_id(st, cmd->id, &cmd->req));
@@ -282,7 +298,7 @@ static void commands_ready(struct ts_stack *st, struct ts_pollable *p, uint32_t 
 		 * for the continuation to run. */
 		if (cmd->type == TS_CMD_PARK && next)
 			requeue_front(st, next);
-		run_command(st, cmd);
+		ts_command_run(st, cmd);
 	}
 }
 
@@ -347,23 +363,37 @@ static bool bridge_serving(struct ts_bridge *b)
 	return false;
 }
 
-static bool continuation_done(struct ts_stack *st)
+static bool continuation_serving(struct ts_stack *st)
 {
 	bool bridges = false;
 
-	/* A daemon that inherited a listener is still served. */
+	/* A daemon that inherited a listener is still served, and so is every process
+	 * attached to the session. */
 	for (struct ts_bridge *b = st->bridges; b && !bridges; b = b->next)
 		bridges = bridge_serving(b);
-	bridges = bridges || ts_listen_alive(st) || ts_udp_servers_alive(st);
-	if (bridges) {
-		st->linger_until = 0;
+	return bridges || ts_listen_alive(st) || ts_udp_servers_alive(st) ||
+	       ts_server_clients(st) > 0;
+}
+
+static bool continuation_done(struct ts_stack *st)
+{
+	uint64_t now = now_ns(NULL);
+
+	if (continuation_serving(st)) {
+		st->linger_until = st->idle_since = 0;
 		return false;
 	}
-	if (ts_loop_idle(st))
-		return true;
-	if (!st->linger_until)
-		st->linger_until = now_ns(NULL) + CONTINUATION_LINGER_NS;
-	return now_ns(NULL) > st->linger_until;
+	if (!ts_loop_idle(st)) {
+		if (!st->linger_until)
+			st->linger_until = now + CONTINUATION_LINGER_NS;
+		if (now <= st->linger_until)
+			return false;
+	}
+	/* Nothing left to serve: the session stays up for its grace time, so that the
+	 * next short process attaches to it instead of handshaking again. */
+	if (!st->idle_since)
+		st->idle_since = now;
+	return now - st->idle_since >= grace_ns(st);
 }
 
 void ts_loop_run(struct ts_stack *st)
@@ -392,19 +422,15 @@ void *ts_loop_main(void *arg)
 {
 	struct ts_stack *st = arg;
 
-	if (st->opt.acquire) {
-		int rc = st->opt.acquire();
-
-		if (rc < 0)
-			st->fail_errno = -rc;
-	}
 	ts_gap_wait(st->gap_fd);
 	st->ev_poll.handler = commands_ready;
 	st->udp_poll.handler = udp_readable;
 	ts_loop_watch(st, st->evfd, &st->ev_poll, EPOLLIN);
 	ts_loop_watch(st, st->udp_fd, &st->udp_poll, EPOLLIN);
 	ts_udp_relay_watch(st);
+	ts_server_watch(st);
 	ts_loop_run(st);
+	ts_server_stop(st);
 	ts_listen_close_all(st);
 	ts_bridge_close_all(st);
 	return NULL;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "hs_gap.h"
 #include "log.h"
+#include "session.h"
 #include "stack_internal.h"
 #include "sys.h"
 
@@ -109,15 +110,32 @@ static int stack_init(struct ts_stack *st, const struct wg_config *cfg,
 	return 0;
 }
 
-int ts_stack_start(const struct wg_config *cfg, const struct ts_stack_options *opt,
-		   struct ts_stack **out, char *err, size_t errlen)
+/* lwIP keeps global state: one stack per address space. A forked child inherits the
+ * parent's copy, so it can never run one of its own (it attaches instead). */
+static int claim_lwip(char *err, size_t errlen)
 {
-	static int started;
+	static pid_t owner;
+	pid_t was = __atomic_exchange_n(&owner, getpid(), __ATOMIC_SEQ_CST);
+
+	if (!was)
+		return 0;
+	__atomic_store_n(&owner, was, __ATOMIC_SEQ_CST);
+	if (was == getpid())
+		snprintf(err, errlen, "a tunnel stack already runs in this process");
+	else
+		snprintf(err, errlen, "this process was forked from one that ran the tunnel "
+			 "(pid %d) and cannot run its own; no other process serves it", (int)was);
+	return -1;
+}
+
+/* Runs the stack here; rv, when not NULL, is the rendezvous to serve others at. */
+static int start_local(const struct wg_config *cfg, const struct ts_stack_options *opt,
+		       struct ts_rendezvous *rv, struct ts_stack **out, char *err, size_t errlen)
+{
 	struct ts_stack *st;
 
-	/* lwIP keeps global state: one stack per process. */
-	if (__atomic_exchange_n(&started, 1, __ATOMIC_SEQ_CST))
-		return snprintf(err, errlen, "a tunnel stack already runs in this process"), -1;
+	if (claim_lwip(err, errlen) < 0)
+		return -1;
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return snprintf(err, errlen, "out of memory"), -1;
@@ -126,9 +144,11 @@ int ts_stack_start(const struct wg_config *cfg, const struct ts_stack_options *o
 	st->mtu = cfg->mtu;
 	if (opt)
 		st->opt = *opt;
-	if (opt && opt->sys)
-		ts_sys_set(opt->sys);
 	pthread_mutex_init(&st->qmu, NULL);
+	if (rv && ts_server_start(st, rv) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	st->evfd = ts_sys()->adopt(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
 	st->epfd = ts_sys()->adopt(epoll_create1(EPOLL_CLOEXEC));
 	if (st->evfd < 0 || st->epfd < 0) {
@@ -147,8 +167,77 @@ int ts_stack_start(const struct wg_config *cfg, const struct ts_stack_options *o
 	return 0;
 fail:
 	stack_free(st);
-	__atomic_store_n(&started, 0, __ATOMIC_SEQ_CST);
 	return -1;
+}
+
+/* Attached: commands go to the holder at fd. */
+static int start_attached(const struct ts_stack_options *opt, int fd, struct ts_stack **out)
+{
+	struct ts_stack *st = calloc(1, sizeof(*st));
+
+	if (!st || ts_client_attach(st, fd) < 0) {
+		ts_sys()->release(fd);
+		free(st);
+		return -1;
+	}
+	st->opt = *opt;
+	*out = st;
+	return 0;
+}
+
+/* A holder may end between our finding it and its answer: look again, a few times. */
+#define ATTACH_TRIES 20
+
+static int start_shared(const struct wg_config *cfg, const struct ts_stack_options *opt,
+			struct ts_stack **out, char *err, size_t errlen)
+{
+	struct ts_rendezvous rv;
+
+	for (int i = 0; i < ATTACH_TRIES; i++) {
+		switch (ts_rendezvous(cfg->public_key, &rv)) {
+		case TS_RV_ATTACHED:
+			if (start_attached(opt, rv.ctl_fd, out) == 0)
+				return 0;
+			break;
+		case TS_RV_HOLDER:
+			if (start_local(cfg, opt, &rv, out, err, errlen) == 0)
+				return 0;
+			ts_sys()->release(rv.listen_fd);
+			ts_sys()->release(rv.lock_fd);
+			return -1;
+		case TS_RV_ALONE:
+			return start_local(cfg, opt, NULL, out, err, errlen);
+		case TS_RV_FAILED:
+			return snprintf(err, errlen, "the process that holds this key's session "
+					"does not answer"), -1;
+		}
+	}
+	return snprintf(err, errlen, "the session of this key keeps ending before it "
+			"answers"), -1;
+}
+
+int ts_stack_start(const struct wg_config *cfg, const struct ts_stack_options *opt,
+		   struct ts_stack **out, char *err, size_t errlen)
+{
+	static const struct ts_stack_options none;
+
+	if (!opt)
+		opt = &none;
+	if (opt->sys)
+		ts_sys_set(opt->sys);
+	if (opt->share)
+		return start_shared(cfg, opt, out, err, errlen);
+	return start_local(cfg, opt, NULL, out, err, errlen);
+}
+
+bool ts_stack_is_local(struct ts_stack *st)
+{
+	return !st->client;
+}
+
+bool ts_stack_alive(struct ts_stack *st)
+{
+	return !st->client || ts_client_alive(st);
 }
 
 /* Runs on the application's threads (and on the stack thread when it queues a
@@ -163,14 +252,21 @@ static void wake(struct ts_stack *st)
 
 void ts_stack_stop(struct ts_stack *st)
 {
+	if (st->client) {
+		ts_client_stop(st);
+		free(st);
+		return;
+	}
 	__atomic_store_n(&st->stopping, 1, __ATOMIC_SEQ_CST);
 	wake(st);
 	pthread_join(st->thread, NULL);
 	stack_free(st);
 }
 
-void ts_stack_submit(struct ts_stack *st, struct ts_cmd *cmd)
+int ts_stack_submit(struct ts_stack *st, struct ts_cmd *cmd)
 {
+	if (st->client)
+		return ts_client_submit(st, cmd);
 	pthread_mutex_lock(&st->qmu);
 	if (st->qtail)
 		st->qtail->next = cmd;
@@ -179,6 +275,7 @@ void ts_stack_submit(struct ts_stack *st, struct ts_cmd *cmd)
 	st->qtail = cmd;
 	pthread_mutex_unlock(&st->qmu);
 	wake(st);
+	return 0;
 }
 
 struct ts_cmd *ts_cmd_take_all(struct ts_stack *st)
@@ -196,6 +293,7 @@ int ts_bridge_open(struct ts_stack *st, const struct ts_bridge_req *req,
 		   const struct ts_bridge_ops *ops, void *arg)
 {
 	struct ts_cmd *cmd = calloc(1, sizeof(*cmd));
+	int rc;
 
 	/* The application's thread: release, not close, so that the embedder forgets
 	 * the descriptor too (the shim's close() would refuse an internal one here). */
@@ -208,8 +306,12 @@ int ts_bridge_open(struct ts_stack *st, const struct ts_bridge_req *req,
 	if (ops)
 		cmd->ops = *ops;
 	cmd->arg = arg;
-	ts_stack_submit(st, cmd);
-	return 0;
+	rc = ts_stack_submit(st, cmd);
+	if (rc < 0) {
+		ts_sys()->release(req->fd);
+		free(cmd);
+	}
+	return rc;
 }
 
 static void waiter_init(struct ts_waiter *w)
@@ -221,6 +323,10 @@ static void waiter_init(struct ts_waiter *w)
 
 void ts_waiter_wake(struct ts_waiter *w, int rc)
 {
+	if (w->reply) {
+		w->reply(w, rc);
+		return;
+	}
 	pthread_mutex_lock(&w->mu);
 	w->rc = rc;
 	w->done = 1;
@@ -269,13 +375,18 @@ static int call(struct ts_stack *st, struct ts_cmd *proto)
 {
 	struct ts_cmd *cmd = malloc(sizeof(*cmd));
 	struct ts_waiter w;
+	int rc;
 
 	if (!cmd)
 		return -ENOMEM;
 	*cmd = *proto;
 	waiter_init(&w);
 	cmd->waiter = &w;
-	ts_stack_submit(st, cmd);
+	rc = ts_stack_submit(st, cmd);
+	if (rc < 0) {
+		free(cmd);
+		return rc;
+	}
 	return waiter_wait(&w);
 }
 
@@ -311,7 +422,7 @@ bool ts_stack_busy(struct ts_stack *st)
 {
 	struct ts_cmd cmd = { .type = TS_CMD_BUSY };
 
-	if (st->parked)
+	if (st->parked || st->client)
 		return false;
 	return call(st, &cmd) > 0;
 }
@@ -344,6 +455,7 @@ static void continue_in_child(struct ts_stack *st, void (*child_setup)(void))
 	/* The loop reaches the OS through the boundary here as on the stack thread:
 	 * it needs no mark from the embedder on this, the child's only thread. */
 	ts_loop_run(st);
+	ts_server_stop(st);
 	ts_sys()->_exit(0);
 }
 
@@ -352,7 +464,7 @@ pid_t ts_stack_detach(struct ts_stack *st, void (*child_setup)(void))
 	struct ts_cmd cmd = { .type = TS_CMD_PARK };
 	pid_t pid;
 
-	if (st->parked)
+	if (st->parked || st->client)
 		return -1;
 	call(st, &cmd);
 	st->parked = 1;
@@ -378,3 +490,15 @@ int ts_unlisten(struct ts_stack *st, uint64_t id)
 	return call(st, &cmd);
 }
 
+
+int ts_stack_udp_relay(struct ts_stack *st, int family, struct sockaddr_storage *addr,
+		       uint8_t token[8])
+{
+	struct ts_cmd cmd = { .type = TS_CMD_RELAY, .family = family, .relay_addr = addr,
+			      .relay_token = token };
+
+	/* Fixed once the stack runs: read here, without the stack thread. */
+	if (!st->client)
+		return ts_udp_relay_info(st, family, addr, token);
+	return call(st, &cmd);
+}

@@ -18,7 +18,12 @@ struct ts_pollable {
 	void (*handler)(struct ts_stack *st, struct ts_pollable *p, uint32_t events);
 };
 
-enum ts_cmd_type { TS_CMD_BRIDGE, TS_CMD_STATS, TS_CMD_ABORT, TS_CMD_INFO, TS_CMD_PARK, TS_CMD_BUSY, TS_CMD_LISTEN, TS_CMD_UNLISTEN, TS_CMD_TCPOPT, TS_CMD_ENDPOINT };
+/* What application threads ask of the stack thread. Numbers travel between processes
+ * (session/wire.h): append only. */
+enum ts_cmd_type {
+	TS_CMD_BRIDGE, TS_CMD_STATS, TS_CMD_ABORT, TS_CMD_INFO, TS_CMD_PARK, TS_CMD_BUSY,
+	TS_CMD_LISTEN, TS_CMD_UNLISTEN, TS_CMD_TCPOPT, TS_CMD_ENDPOINT, TS_CMD_RELAY,
+};
 
 struct ts_cmd {
 	struct ts_cmd *next;
@@ -34,11 +39,17 @@ struct ts_cmd {
 	int family;
 	struct sockaddr_storage forward;
 	uint64_t *out_id;
+	struct sockaddr_storage *relay_addr; /* TS_CMD_RELAY's answer */
+	uint8_t *relay_token;
 	struct ts_waiter *waiter;
+	uint64_t seq;                 /* session client: the request's number */
+	uint8_t seen;                 /* session client: STARTED (1), DONE (2) came */
 };
 
-/* How an application thread waits for the stack thread without spinning. */
+/* How an application thread waits for the stack thread without spinning. A waiter
+ * with a reply hook is an attached process's (session/server.c): waking it answers. */
 struct ts_waiter {
+	void (*reply)(struct ts_waiter *w, int rc);
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int done;
@@ -51,6 +62,8 @@ struct ts_rxq { struct pbuf *head, *tail; };
 struct ts_bridge;
 struct udp_flow;
 struct ts_listener;
+struct ts_server;
+struct ts_client;
 
 struct ts_udp_relay {
 	struct ts_pollable poll;   /* first */
@@ -85,14 +98,21 @@ struct ts_stack {
 	struct ts_udp_relay relay4, relay6;
 	struct ts_listener *listeners;
 	uint8_t udp_token[8];
-	int fail_errno;             /* the session could not be had: fail everything */
 	int continuation;           /* in a detached child: end when idle */
 	uint64_t linger_until;      /* continuation: give up closing at this time */
 	int parked;                 /* stopped for a detach (parent side) */
+	uint64_t idle_since;        /* continuation: nothing served since (grace) */
+	struct ts_server *server;   /* serving attached processes (session/server.c) */
+	struct ts_client *client;   /* attached: commands go to the holder; nothing else
+				     * of this struct is used (session/client.c) */
 };
 
 /* loop.c */
 bool ts_loop_idle(struct ts_stack *st);
+/* Runs one command on the stack thread and frees it. */
+void ts_command_run(struct ts_stack *st, struct ts_cmd *cmd);
+/* Runs one command on the stack thread and frees it. */
+void ts_command_run(struct ts_stack *st, struct ts_cmd *cmd);
 void ts_loop_run(struct ts_stack *st);
 
 /* listen.c */
@@ -108,9 +128,14 @@ void ts_udp_relay_setup(struct ts_stack *st);
 void ts_udp_relay_watch(struct ts_stack *st);
 void ts_udp_relay_close(struct ts_stack *st);
 void ts_udp_relay_drain(struct ts_stack *st);
+int ts_udp_relay_info(struct ts_stack *st, int family, struct sockaddr_storage *addr,
+		      uint8_t token[8]);
 
 /* stack.c */
-void ts_stack_submit(struct ts_stack *st, struct ts_cmd *cmd);
+/* Queues cmd for the stack thread (or sends it to the holder): 0, or -errno when it
+ * could not be (then it is still the caller's). */
+int ts_stack_submit(struct ts_stack *st, struct ts_cmd *cmd);
+void ts_waiter_wake(struct ts_waiter *w, int rc);
 /* endpoint.c */
 void ts_endpoint_reresolve(struct ts_stack *st, int peer);
 void ts_endpoint_update(struct ts_stack *st, struct ts_cmd *cmd);

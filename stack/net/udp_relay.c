@@ -239,8 +239,8 @@ void ts_udp_relay_close(struct ts_stack *st)
 	}
 }
 
-int ts_stack_udp_relay(struct ts_stack *st, int family, struct sockaddr_storage *addr,
-		       uint8_t token[8])
+int ts_udp_relay_info(struct ts_stack *st, int family, struct sockaddr_storage *addr,
+		      uint8_t token[8])
 {
 	struct ts_udp_relay *r = family == AF_INET ? &st->relay4 : &st->relay6;
 

@@ -88,7 +88,7 @@ inb_host() {
 # server, or a continuation finishing its deliveries, has let go).
 inb_session_free() {
 	local f
-	for f in "$SHIM_RUNTIME"/tunshim/session-*; do
+	for f in "$SHIM_RUNTIME"/tunshim/session-*.lock; do
 		[ -e "$f" ] || continue
 		flock -n "$f" true || return 1
 	done

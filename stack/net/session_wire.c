@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include "sys.h"
-#include "wire.h"
+#include "session_wire.h"
 
 int ts_wire_send(int sock, const struct ts_wire *w, int fd, int flags)
 {

@@ -9,7 +9,7 @@
  * Requests carry a sequence number chosen by the requester; every answer names it.
  * A bridge request gets STARTED, DONE and ENDED (as the ts_bridge_ops callbacks);
  * every other request gets one REPLY. Both ends run the same build: the version is in
- * the rendezvous name (rendezvous.c), so builds that differ never meet. */
+ * the rendezvous name (session_rendezvous.c), so builds that differ never meet. */
 #ifndef TS_SESSION_WIRE_H
 #define TS_SESSION_WIRE_H
 
@@ -61,7 +61,7 @@ struct ts_wire {
 	} u;
 };
 
-/* wire.c: one message, with at most one descriptor. send: 0 or -errno (EAGAIN when
+/* session_wire.c: one message, with at most one descriptor. send: 0 or -errno (EAGAIN when
  * the socket is full and flags has MSG_DONTWAIT). recv: 1 for a message (*fd_out is
  * the descriptor that came with it, or -1), 0 at the end, -errno; a message of the
  * wrong size is -EPROTO. */
