@@ -45,6 +45,7 @@ void shim_stack_sys_init(void)
 		.sendmsg = real.sendmsg,
 		.recvmsg = real.recvmsg,
 		.socket = real.socket,
+		.socketpair = real.socketpair,
 		.bind = real.bind,
 		.connect = real.connect,
 		.getsockname = real.getsockname,

@@ -31,6 +31,7 @@ const struct ts_sys ts_sys_libc = {
 	.sendmsg = sendmsg,
 	.recvmsg = recvmsg,
 	.socket = socket,
+	.socketpair = socketpair,
 	.bind = bind,
 	.connect = connect,
 	.getsockname = getsockname,

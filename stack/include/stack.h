@@ -130,11 +130,12 @@ struct ts_udp_frame {
 int ts_stack_udp_relay(struct ts_stack *st, int family, struct sockaddr_storage *addr,
 		       uint8_t token[8]);
 
-/* Inbound TCP. Tunnel connections to port (on any of the interface's addresses) are
- * handed to the application's kernel listener at forward (a loopback address) as
- * ordinary loopback connections, so one listening descriptor serves host and tunnel
- * clients alike. Who such a connection really came from is kept in a registry that
- * any process of the user can read (and write) (an inetd-style handler calls getpeername).
+/* Inbound TCP. The application's listener stays a kernel socket, so one descriptor
+ * serves host and tunnel clients alike. Each tunnel connection to port (on any of the
+ * interface's addresses) is bridged to a socketpair whose application end waits in
+ * the stack, and the listener at forward (a loopback address) is woken by an empty
+ * loopback connection from the stack, the doorbell. The process that accepts it
+ * claims the waiting end (ts_inbound_claim) and puts it in the doorbell's place.
  * family: AF_INET or AF_INET6 for tunnel clients of that family only, AF_UNSPEC both. */
 int ts_listen(struct ts_stack *st, int family, uint16_t port,
 	      const struct sockaddr_storage *forward, uint64_t *id);
@@ -142,10 +143,23 @@ int ts_unlisten(struct ts_stack *st, uint64_t id);
 /* Whether something still listens (SOCK_STREAM) or is bound (SOCK_DGRAM) at addr: a
  * bind there fails while it does. */
 bool ts_port_alive(const struct sockaddr_storage *addr, int type);
-/* For a TCP socket whose peer is the loopback address lo_peer: the tunnel peer and the
- * tunnel address it connected to, if the stack made that connection. */
-bool ts_inbound_lookup(const struct sockaddr_storage *lo_peer, struct sockaddr_storage *remote,
-		       struct sockaddr_storage *local);
+
+/* A claimed tunnel connection: the application's end, now the caller's. */
+struct ts_claim {
+	int fd;
+	struct sockaddr_storage remote;  /* the tunnel peer */
+	struct sockaddr_storage local;   /* the tunnel address it connected to */
+	uint64_t id;                     /* the bridge, for ts_bridge_abort and its kin */
+	bool alive;                      /* false: it has already ended (reads see EOF) */
+};
+/* The tunnel connection behind the doorbell that arrived at a listener as a loopback
+ * connection from `from` to `to` (the accepted socket's peer and local addresses).
+ * 0, or -ENOENT when it is no doorbell of ours (an ordinary loopback client, or one
+ * posing as the stack: it cannot have the four-tuple of a doorbell). When alive,
+ * ops->ended (the only callback) runs with arg once the connection ends. */
+int ts_inbound_claim(struct ts_stack *st, const struct sockaddr_storage *from,
+		     const struct sockaddr_storage *to, const struct ts_bridge_ops *ops,
+		     void *arg, struct ts_claim *out);
 
 /* Peer statistics, copied under the stack thread. */
 struct wg_peer_stats;

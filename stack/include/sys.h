@@ -49,6 +49,7 @@ struct ts_sys {
 
 	/* Sockets and descriptor state. fcntl takes an int or a pointer, as libc's. */
 	int (*socket)(int domain, int type, int protocol);
+	int (*socketpair)(int domain, int type, int protocol, int sv[2]);
 	int (*bind)(int fd, const struct sockaddr *addr, socklen_t len);
 	int (*connect)(int fd, const struct sockaddr *addr, socklen_t len);
 	int (*getsockname)(int fd, struct sockaddr *addr, socklen_t *len);

@@ -149,7 +149,6 @@ void ts_bridge_finish(struct ts_bridge *b)
 		b->ops.ended(b->arg, b->fail_errno);
 	ts_sys()->release(b->fd);
 	b->fd = -1;
-	ts_inbound_forget(b);
 }
 
 void ts_bridge_reap(struct ts_stack *st)
@@ -284,6 +283,18 @@ static struct ts_bridge *find_bridge(struct ts_stack *st, uint64_t id)
 		if (b->id == id && !b->dead)
 			return b;
 	return NULL;
+}
+
+bool ts_bridge_adopt_ops(struct ts_stack *st, uint64_t id, const struct ts_bridge_ops *ops,
+			 void *arg)
+{
+	struct ts_bridge *b = find_bridge(st, id);
+
+	if (!b)
+		return false;
+	b->ops = *ops;
+	b->arg = arg;
+	return true;
 }
 
 void ts_bridge_abort_id(struct ts_stack *st, uint64_t id)

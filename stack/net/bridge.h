@@ -31,11 +31,6 @@ struct ts_bridge {
 	u32_t orphan_lastack;
 	/* UDP */
 	struct udp_pcb *udp;
-	/* inbound: fd is a kernel TCP socket to the application's listener */
-	bool kernel_socket;
-	/* inbound: the registry entry to remove at the end (0 = none) */
-	int inbound_family;
-	uint16_t inbound_port;
 };
 
 /* bridge_tcp.c */

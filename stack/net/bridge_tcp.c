@@ -229,12 +229,6 @@ static void on_err(void *arg, err_t err)
 	if (!b)
 		return;
 	b->tcp = NULL; /* lwIP has freed the pcb */
-	/* A reset from the tunnel reaches an application on a kernel socket as a reset. */
-	if (err == ERR_RST && b->kernel_socket) {
-		struct linger lg = { 1, 0 };
-
-		ts_sys()->setsockopt(b->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	}
 	if (!b->fail_errno)
 		b->fail_errno = b->reported ? ECONNRESET : connect_errno(err);
 	ts_bridge_finish(b);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Inbound TCP (see stack.h): an lwIP listener per port; each tunnel connection is
- * bridged to a kernel socket that connects to the application's loopback listener,
- * and recorded in a registry under that socket's loopback port. */
+/* Inbound TCP (see stack.h): an lwIP listener per port the application listens on;
+ * each tunnel connection it accepts waits behind a doorbell (doorbell.c) for the
+ * application to claim it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -11,7 +11,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "bridge.h"
-#include "rundir.h"
 #include "log.h"
 #include "stack_internal.h"
 #include "sockaddr.h"
@@ -25,137 +24,42 @@ struct ts_listener {
 	uint64_t id;
 };
 
-/* ---- the registry: one small file per inbound connection ---- */
-
-static int registry_path(int family, uint16_t port, char *path, size_t len)
-{
-	char name[32];
-
-	snprintf(name, sizeof(name), "in-%d-%u", family == AF_INET6 ? 6 : 4, port);
-	return ts_runtime_file(name, path, len);
-}
-
-static void registry_add(struct ts_bridge *b, const struct sockaddr_storage *lo,
-			 const struct sockaddr_storage *remote, const struct sockaddr_storage *local)
-{
-	char path[600], tmp[640];
-	struct sockaddr_storage rec[2] = { *remote, *local };
-	uint16_t port = ntohs(((const struct sockaddr_in *)lo)->sin_port);
-	int fd;
-
-	if (registry_path(lo->ss_family, port, path, sizeof(path)) < 0)
-		return;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return;
-	if (ts_sys()->write(fd, rec, sizeof(rec)) == (ssize_t)sizeof(rec) &&
-	    rename(tmp, path) == 0) {
-		b->inbound_family = lo->ss_family;
-		b->inbound_port = port;
-	}
-	ts_sys()->release(fd);
-}
-
-void ts_inbound_forget(struct ts_bridge *b)
-{
-	char path[600];
-
-	if (b->inbound_port && registry_path(b->inbound_family, b->inbound_port, path,
-					     sizeof(path)) == 0)
-		unlink(path);
-	b->inbound_port = 0;
-}
-
-/* Runs on the application's threads (the shim's accept and getpeername). */
-bool ts_inbound_lookup(const struct sockaddr_storage *lo_peer, struct sockaddr_storage *remote,
-		       struct sockaddr_storage *local)
-{
-	struct sockaddr_storage rec[2];
-	char path[600];
-	uint16_t port = ntohs(((const struct sockaddr_in *)lo_peer)->sin_port);
-	int fd;
-	ssize_t n;
-
-	if (registry_path(lo_peer->ss_family, port, path, sizeof(path)) < 0)
-		return false;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return false;
-	n = ts_sys()->read(fd, rec, sizeof(rec));
-	ts_sys()->release(fd);
-	if (n != (ssize_t)sizeof(rec))
-		return false;
-	*remote = rec[0];
-	*local = rec[1];
-	return true;
-}
-
 /* ---- accepting ---- */
 
-/* The registry entry must exist before the application can accept the connection,
- * so the socket is bound (its port known and recorded) before it connects. */
-static int forward_socket(const struct sockaddr_storage *to, struct sockaddr_storage *lo)
-{
-	const struct ts_sys *sys = ts_sys();
-	socklen_t len = ts_sa_len(to);
-	socklen_t llen = sizeof(*lo);
-	int fd = sys->socket(to->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	*lo = *to;
-	if (lo->ss_family == AF_INET)
-		((struct sockaddr_in *)lo)->sin_port = 0;
-	else
-		((struct sockaddr_in6 *)lo)->sin6_port = 0;
-	if (sys->bind(fd, (struct sockaddr *)lo, len) < 0 ||
-	    sys->getsockname(fd, (struct sockaddr *)lo, &llen) < 0) {
-		sys->release(fd);
-		return -1;
-	}
-	return sys->adopt(fd);
-}
-
-static int forward_connect(int fd, const struct sockaddr_storage *to)
-{
-	socklen_t len = ts_sa_len(to);
-
-	if (ts_sys()->connect(fd, (const struct sockaddr *)to, len) < 0 && errno != EINPROGRESS)
-		return -1;
-	return 0;
-}
-
+/* A tunnel connection is bridged to a socketpair whose application end waits for the
+ * accepting process's claim, and the doorbell rings the application's listener. */
 static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 {
 	struct ts_listener *l = arg;
-	struct sockaddr_storage lo, remote, local;
+	const struct ts_sys *sys = ts_sys();
+	struct sockaddr_storage remote, local;
 	struct ts_bridge *b = NULL;
-	int fd;
+	int sv[2] = { -1, -1 };
 
 	if (err != ERR_OK || !pcb)
 		return ERR_VAL;
-	fd = forward_socket(&l->forward, &lo);
-	if (fd >= 0 && (b = ts_bridge_new(l->st, fd))) {
-		b->kernel_socket = true;
-		ts_sockaddr_from_ip(&pcb->remote_ip, pcb->remote_port, &remote);
-		ts_sockaddr_from_ip(&pcb->local_ip, pcb->local_port, &local);
-		registry_add(b, &lo, &remote, &local);
+	ts_sockaddr_from_ip(&pcb->remote_ip, pcb->remote_port, &remote);
+	ts_sockaddr_from_ip(&pcb->local_ip, pcb->local_port, &local);
+	if (sys->socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {
+		sv[0] = sys->adopt(sv[0]);
+		b = ts_bridge_new(l->st, sys->adopt(sv[1]));
 	}
-	if (!b || forward_connect(fd, &l->forward) < 0) {
-		ts_warn("inbound connection refused: cannot reach the application's listener: %s",
-			strerror(errno));
-		if (b) {
-			b->fail_errno = ECONNREFUSED;
-			ts_bridge_finish(b);
-		} else if (fd >= 0) {
-			ts_sys()->release(fd);
-		}
-		tcp_abort(pcb);
-		return ERR_ABRT;
+	if (b && ts_doorbell_ring(l->st, l->id, &l->forward, b->id, &remote, &local, sv[0]) == 0) {
+		ts_bridge_tcp_adopt(b, pcb);
+		return ERR_OK;
 	}
-	ts_bridge_tcp_adopt(b, pcb);
-	return ERR_OK;
+	ts_warn("inbound connection refused: cannot reach the application's listener: %s",
+		strerror(errno));
+	if (sv[0] >= 0)
+		sys->release(sv[0]);
+	if (b) {
+		b->fail_errno = ECONNREFUSED;
+		ts_bridge_finish(b);
+	} else if (sv[1] >= 0) {
+		sys->release(sv[1]);
+	}
+	tcp_abort(pcb);
+	return ERR_ABRT;
 }
 
 /* Which tunnel clients the application's socket would take: an AF_INET socket only

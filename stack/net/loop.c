@@ -60,6 +60,11 @@ static uint64_t now_ns(void *ctx)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
+uint64_t ts_now_ns(void)
+{
+	return now_ns(NULL);
+}
+
 /* ---- outer UDP ---- */
 
 static int send_now(void *ctx, const struct sockaddr *dst, socklen_t dstlen,
@@ -242,6 +247,9 @@ void ts_command_run(struct ts_stack *st, struct ts_cmd *cmd)
 		ts_udp_relay_drain(st);
 		ts_waiter_wake(cmd->waiter, must_continue(st));
 		break;
+	case TS_CMD_CLAIM:
+		ts_waiter_wake(cmd->waiter, ts_doorbell_claim(st, cmd));
+		break;
 	case TS_CMD_RELAY:
 		ts_waiter_wake(cmd->waiter, ts_udp_relay_info(st, cmd->family, cmd->relay_addr,
 							      cmd->relay_token));
@@ -304,16 +312,20 @@ static void commands_ready(struct ts_stack *st, struct ts_pollable *p, uint32_t 
 
 /* ---- the loop ---- */
 
-/* How long the loop may sleep: lwIP's and the device's timers, and the pacer. */
+/* How long the loop may sleep: lwIP's and the device's timers, the pacer, and the
+ * doorbells nobody answered (expired here). */
 static uint64_t next_timeout_ns(struct ts_stack *st)
 {
 	uint64_t now = now_ns(NULL), dl = wg_device_tick(st->dev);
 	u32_t lw = sys_timeouts_sleeptime();
 	uint64_t ns = lw == SYS_TIMEOUTS_SLEEPTIME_INFINITE ? 60000000000ull : lw * 1000000ull;
 	uint64_t pace = pacer_flush(&st->pacer, now, send_now, st);
+	uint64_t bell = st->doorbells ? ts_doorbell_expire(st, now) : 0;
 
 	if (st->continuation && ns > 1000000000ull)
 		ns = 1000000000ull; /* re-check the end condition */
+	if (bell && bell - now < ns)
+		ns = bell - now;
 	if (dl != UINT64_MAX && (dl > now ? dl - now : 0) < ns)
 		ns = dl > now ? dl - now : 0;
 	return pace < ns ? pace : ns;
@@ -431,6 +443,7 @@ void *ts_loop_main(void *arg)
 	ts_server_watch(st);
 	ts_loop_run(st);
 	ts_server_stop(st);
+	ts_doorbell_close_all(st);
 	ts_listen_close_all(st);
 	ts_bridge_close_all(st);
 	return NULL;

@@ -46,11 +46,25 @@ static struct ts_cmd *find(struct ts_client *cl, uint64_t seq, bool unlink)
 	return cmd;
 }
 
+/* A claim's answer: the application's end came with it. */
+static void take_claim(struct ts_cmd *cmd, const struct ts_wire *w, int fd)
+{
+	struct ts_claim *c = cmd->claim;
+
+	c->fd = ts_sys()->adopt(fd);
+	c->remote = w->u.claim.remote;
+	c->local = w->u.claim.local;
+	c->id = w->id;
+	c->alive = w->u.claim.alive;
+}
+
 /* A call's result goes where the caller asked for it. */
-static void take_result(struct ts_cmd *cmd, const struct ts_wire *w)
+static void take_result(struct ts_cmd *cmd, const struct ts_wire *w, int fd)
 {
 	if (w->rc < 0)
 		return;
+	if (cmd->type == TS_CMD_CLAIM && fd >= 0)
+		take_claim(cmd, w, fd);
 	if (cmd->type == TS_CMD_INFO && cmd->info)
 		*cmd->info = w->u.info;
 	else if (cmd->type == TS_CMD_STATS && cmd->stats)
@@ -84,23 +98,44 @@ static void bridge_event(struct ts_cmd *cmd, const struct ts_wire *w)
 	}
 }
 
-static void dispatch(struct ts_client *cl, const struct ts_wire *w)
+/* A claim that succeeded goes on as a bridge: its ENDED comes later, same seq. */
+static bool claim_lives(const struct ts_wire *w)
+{
+	return w->type == TS_WIRE_REPLY && w->rc == 0 && w->u.claim.alive;
+}
+
+static void dispatch(struct ts_client *cl, const struct ts_wire *w, int fd)
 {
 	bool last = w->type == TS_WIRE_ENDED || w->type == TS_WIRE_REPLY;
 	struct ts_cmd *cmd = find(cl, w->seq, last);
+	bool keep;
 
 	if (!cmd) {
 		ts_dbg("session: an answer to no request (%u, seq %llu)", w->type,
 		       (unsigned long long)w->seq);
+		if (fd >= 0)
+			ts_sys()->release(fd);
 		return;
 	}
-	if (w->type == TS_WIRE_REPLY) {
-		take_result(cmd, w);
-		ts_waiter_wake(cmd->waiter, w->rc);
-		free(cmd);
-	} else {
+	if (w->type != TS_WIRE_REPLY) {
 		bridge_event(cmd, w);
+		return;
 	}
+	take_result(cmd, w, fd);
+	if (fd >= 0 && !(cmd->type == TS_CMD_CLAIM && w->rc == 0))
+		ts_sys()->release(fd); /* not a claim's: nothing else carries one */
+	keep = cmd->type == TS_CMD_CLAIM && claim_lives(w);
+	if (keep) {
+		cmd->seen = 3;
+		cmd->type = TS_CMD_BRIDGE;
+		pthread_mutex_lock(&cl->mu);
+		cmd->next = cl->pending;
+		cl->pending = cmd;
+		pthread_mutex_unlock(&cl->mu);
+	}
+	ts_waiter_wake(cmd->waiter, w->rc);
+	if (!keep)
+		free(cmd);
 }
 
 /* The holder is gone: what it will never answer ends as a reset would. */
@@ -143,11 +178,8 @@ static void *reader(void *arg)
 	struct ts_wire w;
 	int fd, rc;
 
-	while ((rc = ts_wire_recv(cl->fd, &w, &fd, 0)) > 0) {
-		if (fd >= 0)
-			ts_sys()->release(fd); /* nothing the holder sends carries one yet */
-		dispatch(cl, &w);
-	}
+	while ((rc = ts_wire_recv(cl->fd, &w, &fd, 0)) > 0)
+		dispatch(cl, &w, fd);
 	ts_warn("session: the process that held the tunnel is gone (%s); its connections "
 		"are reset, new ones start a session again", rc == 0 ? "end of file" :
 		strerror(-rc));
@@ -224,6 +256,8 @@ static void encode(const struct ts_cmd *cmd, struct ts_wire *w)
 						       .forward = cmd->forward };
 	else if (cmd->type == TS_CMD_RELAY)
 		w->u.relay.family = cmd->family;
+	else if (cmd->type == TS_CMD_CLAIM)
+		w->u.claim = (struct ts_wire_claim){ .from = cmd->claim_from, .to = cmd->claim_to };
 }
 
 int ts_client_submit(struct ts_stack *st, struct ts_cmd *cmd)

@@ -20,6 +20,7 @@
 struct outq {
 	struct outq *next;
 	struct ts_wire w;
+	int fd;                    /* sent beside it, then released (-1: none) */
 };
 
 struct ts_peer {
@@ -45,6 +46,7 @@ struct pending {
 	struct ts_waiter w;        /* calls: its reply hook answers */
 	struct ts_peer *peer;
 	struct ts_wire reply;
+	struct ts_claim claim;     /* TS_CMD_CLAIM's answer */
 };
 
 void ts_waiter_wake(struct ts_waiter *w, int rc);
@@ -57,6 +59,8 @@ static void peer_put(struct ts_peer *p)
 		struct outq *q = p->head;
 
 		p->head = q->next;
+		if (q->fd >= 0)
+			ts_sys()->release(q->fd);
 		free(q);
 	}
 	free(p);
@@ -86,7 +90,7 @@ static void peer_gone(struct ts_peer *p)
 static void flush(struct ts_peer *p)
 {
 	while (p->head) {
-		int rc = ts_wire_send(p->fd, &p->head->w, -1, MSG_DONTWAIT);
+		int rc = ts_wire_send(p->fd, &p->head->w, p->head->fd, MSG_DONTWAIT);
 		struct outq *q = p->head;
 
 		if (rc == -EAGAIN)
@@ -99,35 +103,39 @@ static void flush(struct ts_peer *p)
 		if (!p->head)
 			p->tail = NULL;
 		p->queued--;
+		if (q->fd >= 0)
+			ts_sys()->release(q->fd);
 		free(q);
 	}
 	ts_loop_modify(p->st, p->fd, &p->poll, EPOLLIN);
 }
 
-/* In order, never blocking the stack thread: what does not fit waits for EPOLLOUT. */
-static void answer(struct ts_peer *p, const struct ts_wire *w)
+/* In order, never blocking the stack thread: what does not fit waits for EPOLLOUT.
+ * fd (or -1) goes beside the message and is released once sent (or dropped). */
+static void answer_fd(struct ts_peer *p, const struct ts_wire *w, int fd)
 {
 	struct outq *q;
-	int rc;
+	int rc = -EAGAIN;
 
-	if (p->dead)
+	if (!p->dead && !p->head)
+		rc = ts_wire_send(p->fd, w, fd, MSG_DONTWAIT);
+	if (!p->dead && rc != 0 && rc != -EAGAIN)
+		peer_gone(p);
+	if (p->dead || rc == 0) {
+		if (fd >= 0)
+			ts_sys()->release(fd);
 		return;
-	if (!p->head) {
-		rc = ts_wire_send(p->fd, w, -1, MSG_DONTWAIT);
-		if (rc == 0)
-			return;
-		if (rc != -EAGAIN) {
-			peer_gone(p);
-			return;
-		}
 	}
 	if (p->queued >= OUTQ_MAX || !(q = malloc(sizeof(*q)))) {
 		ts_warn("session: an attached process does not read its answers; dropping it");
+		if (fd >= 0)
+			ts_sys()->release(fd);
 		peer_gone(p);
 		return;
 	}
 	q->next = NULL;
 	q->w = *w;
+	q->fd = fd;
 	if (p->tail)
 		p->tail->next = q;
 	else
@@ -135,6 +143,11 @@ static void answer(struct ts_peer *p, const struct ts_wire *w)
 	p->tail = q;
 	if (p->queued++ == 0)
 		ts_loop_modify(p->st, p->fd, &p->poll, EPOLLIN | EPOLLOUT);
+}
+
+static void answer(struct ts_peer *p, const struct ts_wire *w)
+{
+	answer_fd(p, w, -1);
 }
 
 static void on_started(void *arg, const struct ts_bridge_result *res)
@@ -179,6 +192,28 @@ static void on_reply(struct ts_waiter *w, int rc)
 	free(pd);
 }
 
+/* A claim's hook: the application's end goes with the answer; a live connection
+ * keeps pd as its callbacks' argument (on_ended answers, and frees it). */
+static void on_claim_reply(struct ts_waiter *w, int rc)
+{
+	struct pending *pd = (struct pending *)((char *)w - offsetof(struct pending, w));
+	bool alive = rc == 0 && pd->claim.alive;
+
+	pd->reply.type = TS_WIRE_REPLY;
+	pd->reply.rc = rc;
+	if (rc == 0) {
+		pd->reply.id = pd->claim.id;
+		pd->reply.u.claim = (struct ts_wire_claim){ .remote = pd->claim.remote,
+							    .local = pd->claim.local,
+							    .alive = pd->claim.alive };
+	}
+	answer_fd(pd->peer, &pd->reply, rc == 0 ? pd->claim.fd : -1);
+	if (alive)
+		return;
+	peer_put(pd->peer);
+	free(pd);
+}
+
 /* ---- requests ---- */
 
 static struct pending *pending_new(struct ts_peer *p, const struct ts_wire *w)
@@ -200,7 +235,7 @@ static bool call_allowed(uint32_t cmd)
 {
 	return cmd == TS_CMD_ABORT || cmd == TS_CMD_INFO || cmd == TS_CMD_TCPOPT ||
 	       cmd == TS_CMD_LISTEN || cmd == TS_CMD_UNLISTEN || cmd == TS_CMD_STATS ||
-	       cmd == TS_CMD_RELAY;
+	       cmd == TS_CMD_RELAY || cmd == TS_CMD_CLAIM;
 }
 
 static void decode_call(struct ts_cmd *cmd, const struct ts_wire *w, struct pending *pd)
@@ -221,6 +256,15 @@ static void decode_call(struct ts_cmd *cmd, const struct ts_wire *w, struct pend
 	cmd->out_id = &pd->reply.id;
 	cmd->relay_addr = &pd->reply.u.relay.addr;
 	cmd->relay_token = pd->reply.u.relay.token;
+	if (cmd->type == TS_CMD_CLAIM) {
+		cmd->claim_from = w->u.claim.from;
+		cmd->claim_to = w->u.claim.to;
+		cmd->claim = &pd->claim;
+		pd->claim.fd = -1;
+		cmd->ops = remote_ops;
+		cmd->arg = pd;
+		pd->w.reply = on_claim_reply;
+	}
 }
 
 static int request(struct ts_peer *p, const struct ts_wire *w, int fd)

@@ -44,6 +44,14 @@ struct ts_wire_relay {
 	uint8_t token[8];
 };
 
+/* CLAIM: the doorbell's four-tuple asked; the connection behind it answered, with the
+ * application's end as SCM_RIGHTS, and ENDED (same seq) later when alive. */
+struct ts_wire_claim {
+	struct sockaddr_storage from, to;
+	struct sockaddr_storage remote, local;
+	uint8_t alive;
+};
+
 struct ts_wire {
 	uint32_t type;                 /* enum ts_wire_type */
 	uint32_t cmd;                  /* TS_WIRE_CALL: the command */
@@ -56,6 +64,7 @@ struct ts_wire {
 		struct ts_bridge_result res;       /* STARTED, DONE */
 		struct ts_wire_listen listen;      /* LISTEN */
 		struct ts_wire_relay relay;        /* RELAY */
+		struct ts_wire_claim claim;        /* CLAIM */
 		struct ts_tcp_info info;           /* INFO's reply */
 		struct wg_peer_stats stats;        /* STATS' reply */
 	} u;

@@ -483,6 +483,19 @@ int ts_listen(struct ts_stack *st, int family, uint16_t port,
 	return call(st, &cmd);
 }
 
+int ts_inbound_claim(struct ts_stack *st, const struct sockaddr_storage *from,
+		     const struct sockaddr_storage *to, const struct ts_bridge_ops *ops,
+		     void *arg, struct ts_claim *out)
+{
+	struct ts_cmd cmd = { .type = TS_CMD_CLAIM, .claim_from = *from, .claim_to = *to,
+			      .claim = out, .arg = arg };
+
+	if (ops)
+		cmd.ops = *ops;
+	out->fd = -1;
+	return call(st, &cmd);
+}
+
 int ts_unlisten(struct ts_stack *st, uint64_t id)
 {
 	struct ts_cmd cmd = { .type = TS_CMD_UNLISTEN, .id = id };

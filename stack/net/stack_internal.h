@@ -23,6 +23,7 @@ struct ts_pollable {
 enum ts_cmd_type {
 	TS_CMD_BRIDGE, TS_CMD_STATS, TS_CMD_ABORT, TS_CMD_INFO, TS_CMD_PARK, TS_CMD_BUSY,
 	TS_CMD_LISTEN, TS_CMD_UNLISTEN, TS_CMD_TCPOPT, TS_CMD_ENDPOINT, TS_CMD_RELAY,
+	TS_CMD_CLAIM,
 };
 
 struct ts_cmd {
@@ -41,6 +42,8 @@ struct ts_cmd {
 	uint64_t *out_id;
 	struct sockaddr_storage *relay_addr; /* TS_CMD_RELAY's answer */
 	uint8_t *relay_token;
+	struct sockaddr_storage claim_from, claim_to; /* TS_CMD_CLAIM: the doorbell */
+	struct ts_claim *claim;       /* ... and its answer */
 	struct ts_waiter *waiter;
 	uint64_t seq;                 /* session client: the request's number */
 	uint8_t seen;                 /* session client: STARTED (1), DONE (2) came */
@@ -64,6 +67,7 @@ struct udp_flow;
 struct ts_listener;
 struct ts_server;
 struct ts_client;
+struct ts_doorbell;
 
 struct ts_udp_relay {
 	struct ts_pollable poll;   /* first */
@@ -97,6 +101,7 @@ struct ts_stack {
 	size_t n_peers;
 	struct ts_udp_relay relay4, relay6;
 	struct ts_listener *listeners;
+	struct ts_doorbell *doorbells; /* inbound connections waiting for a claim */
 	uint8_t udp_token[8];
 	int continuation;           /* in a detached child: end when idle */
 	uint64_t linger_until;      /* continuation: give up closing at this time */
@@ -111,6 +116,7 @@ struct ts_stack {
 bool ts_loop_idle(struct ts_stack *st);
 /* Runs one command on the stack thread and frees it. */
 void ts_command_run(struct ts_stack *st, struct ts_cmd *cmd);
+uint64_t ts_now_ns(void); /* monotonic */
 /* Runs one command on the stack thread and frees it. */
 void ts_command_run(struct ts_stack *st, struct ts_cmd *cmd);
 void ts_loop_run(struct ts_stack *st);
@@ -119,9 +125,16 @@ void ts_loop_run(struct ts_stack *st);
 int ts_listen_start(struct ts_stack *st, struct ts_cmd *cmd);
 int ts_listen_stop(struct ts_stack *st, uint64_t id);
 void ts_listen_close_all(struct ts_stack *st);
-void ts_inbound_forget(struct ts_bridge *b);
 bool ts_listen_alive(struct ts_stack *st);
 bool ts_udp_servers_alive(struct ts_stack *st);
+
+/* doorbell.c */
+int ts_doorbell_ring(struct ts_stack *st, uint64_t listener_id, const struct sockaddr_storage *to,
+		     uint64_t bridge_id, const struct sockaddr_storage *remote,
+		     const struct sockaddr_storage *local, int app_fd);
+int ts_doorbell_claim(struct ts_stack *st, struct ts_cmd *cmd);
+uint64_t ts_doorbell_expire(struct ts_stack *st, uint64_t now);
+void ts_doorbell_close_all(struct ts_stack *st);
 
 /* udp_relay.c */
 void ts_udp_relay_setup(struct ts_stack *st);
@@ -161,5 +174,8 @@ void ts_bridge_close_all(struct ts_stack *st);
 void ts_bridge_abort_id(struct ts_stack *st, uint64_t id);
 int ts_bridge_info_id(struct ts_stack *st, uint64_t id, struct ts_tcp_info *out);
 int ts_bridge_options_id(struct ts_stack *st, uint64_t id, const struct ts_bridge_req *opts);
+/* An inbound bridge gets its claimer's callbacks; false when it has already ended. */
+bool ts_bridge_adopt_ops(struct ts_stack *st, uint64_t id, const struct ts_bridge_ops *ops,
+			 void *arg);
 
 #endif
