@@ -65,7 +65,7 @@ static void on_ended(void *arg, int error)
 	shim_conn_put(c);
 }
 
-static const struct ts_bridge_ops conn_ops = {
+const struct ts_bridge_ops shim_conn_ops = {
 	.started = on_started, .done = on_done, .ended = on_ended,
 };
 
@@ -234,7 +234,7 @@ static int open_bridge(struct ts_stack *st, struct shim_conn *c, struct ts_bridg
 	int rc;
 
 	__atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL); /* the stack's, dropped in on_ended */
-	rc = ts_bridge_open(st, req, &conn_ops, c);
+	rc = ts_bridge_open(st, req, &shim_conn_ops, c);
 	if (rc < 0) {
 		__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
 		return -rc;

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* Servers: a listening socket stays a kernel socket, so host clients reach it as
- * before; the stack listens on the same port inside the tunnel and hands each tunnel
- * connection to it as a loopback connection. accept and getpeername report the
- * tunnel peer (from the stack's registry). A socket bound to one of the config's own
- * addresses listens on loopback underneath and shows its tunnel address. */
+ * before; the stack listens on the same port inside the tunnel and rings the
+ * listener for each tunnel connection with a loopback doorbell. accept claims the
+ * connection behind the doorbell and returns it on the doorbell's descriptor number:
+ * from then on it is a tunnelled descriptor like a connected one (getpeername, resets,
+ * options, exec). A socket bound to one of the config's own addresses listens on
+ * loopback underneath and shows its tunnel address. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <string.h>
 #include "log.h"
@@ -128,54 +131,104 @@ SHIM_EXPORT int listen(int fd, int backlog)
 	return 0;
 }
 
-/* The tunnel identity of a kernel TCP socket the stack connected to our listener. */
-bool shim_inbound_identity(int fd, struct sockaddr_storage *remote, struct sockaddr_storage *local)
+static bool is_loopback(const struct sockaddr_storage *ss)
 {
-	struct sockaddr_storage peer;
-	socklen_t len = sizeof(peer);
-	static const struct in6_addr lo6 = IN6ADDR_LOOPBACK_INIT;
+	const uint8_t *a = ts_sa_addr(ss);
+	static const uint8_t lo6[16] = { [15] = 1 };
 
-	if (real.getpeername(fd, (struct sockaddr *)&peer, &len) < 0)
-		return false;
-	if (!(peer.ss_family == AF_INET &&
-	      (ntohl(((struct sockaddr_in *)&peer)->sin_addr.s_addr) >> 24) == 127) &&
-	    !(peer.ss_family == AF_INET6 &&
-	      memcmp(&((struct sockaddr_in6 *)&peer)->sin6_addr, &lo6, sizeof(lo6)) == 0))
-		return false;
-	return ts_inbound_lookup(&peer, remote, local);
+	return a && (ss->ss_family == AF_INET ? a[0] == 127 : memcmp(a, lo6, 16) == 0);
 }
 
-static void note_accepted(int nfd, int domain, const struct sockaddr_storage *remote,
-			  const struct sockaddr_storage *local)
+/* The accepted descriptor becomes the claimed tunnel connection: same number, the
+ * flags accept4 was asked for, the connection's state in the table. */
+static int take_in(int nfd, const struct shim_fd *l, const struct ts_claim *cl,
+		   struct shim_conn *c, int flags)
 {
-	struct shim_fd *n;
+	struct shim_fd *e;
 
+	c->domain = l->domain;
+	c->remote = cl->remote;
+	c->local = cl->local;
+	shim_map_to_domain(&c->remote, c->domain);
+	shim_map_to_domain(&c->local, c->domain);
+	c->id = cl->id;
+	c->state = cl->alive ? CONN_CONNECTED : CONN_CLOSED;
+	c->started = c->done = c->connect_reported = true;
+	real.fcntl(cl->fd, F_SETFL, (flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0);
+	if (real.dup3(cl->fd, nfd, (flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+		return -1;
+	shim_release_fd(cl->fd);
 	shim_fd_lock();
 	shim_fd_clear(nfd);
-	n = shim_fd_get(nfd);
-	if (n) {
-		n->domain = domain;
-		n->type = SOCK_STREAM;
-		n->protocol = IPPROTO_TCP;
-		n->acc_remote = *remote;
-		n->acc_local = *local;
-		__atomic_store_n(&n->kind, SFD_ACCEPTED, __ATOMIC_RELEASE);
+	e = shim_fd_get(nfd);
+	if (e) {
+		e->domain = l->domain;
+		e->type = SOCK_STREAM;
+		e->protocol = IPPROTO_TCP;
+		e->conn = c;
+		__atomic_store_n(&e->kind, SFD_TUNNEL, __ATOMIC_RELEASE);
 	}
 	shim_fd_unlock();
+	if (!e)
+		shim_conn_put(c);
+	return 0;
 }
 
-static int accepted(int lfd, int nfd, struct sockaddr *addr, socklen_t *alen)
+/* A loopback connection on a listener with a tunnel port may be the stack's doorbell
+ * (stack.h, ts_inbound_claim): the tunnel connection behind it takes its place.
+ * Anything else (a host client, another user posing as the stack) stays as it is. */
+static bool claim(int nfd, const struct shim_fd *l, int flags)
+{
+	struct sockaddr_storage from, to;
+	socklen_t fl = sizeof(from), tl = sizeof(to);
+	struct ts_claim cl;
+	struct shim_conn *c;
+	struct ts_stack *st;
+	int rc;
+
+	if (real.getpeername(nfd, (struct sockaddr *)&from, &fl) < 0 ||
+	    real.getsockname(nfd, (struct sockaddr *)&to, &tl) < 0)
+		return false;
+	ts_sa_unmap(&from);
+	ts_sa_unmap(&to);
+	if (!is_loopback(&from) || !(st = shim_tunnel()) || !(c = shim_conn_new(IPPROTO_TCP)))
+		return false;
+	/* The stack's reference, taken before it can end the connection; dropped in
+	 * the ended callback, or here when none will come. */
+	__atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
+	rc = ts_inbound_claim(st, &from, &to, &shim_conn_ops, c, &cl);
+	if (rc < 0 || !cl.alive)
+		shim_conn_put(c);
+	if (rc < 0) {
+		shim_conn_put(c);
+		return false;
+	}
+	if (take_in(nfd, l, &cl, c, flags) < 0) {
+		ts_warn("fd %d: cannot take the tunnel connection in: %s", nfd, strerror(errno));
+		shim_release_fd(cl.fd);
+		shim_conn_put(c);
+		return false;
+	}
+	return true;
+}
+
+static int accepted(int lfd, int nfd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
 	struct shim_fd *e = shim_fd_peek(lfd);
-	struct sockaddr_storage remote, local;
+	struct shim_fd l;
 
-	if (nfd < 0 || !e || !e->listen_id || !shim_inbound_identity(nfd, &remote, &local))
+	if (nfd < 0 || !e || !e->listen_id)
 		return nfd;
-	shim_map_to_domain(&remote, e->domain);
-	shim_map_to_domain(&local, e->domain);
-	note_accepted(nfd, e->domain, &remote, &local);
-	if (addr && alen)
-		shim_copy_addr(&remote, addr, alen);
+	l = *e;
+	if (!claim(nfd, &l, flags))
+		return nfd;
+	ts_dbg("fd %d: a tunnel client on port %u", nfd, ntohs(ts_sa_port(&l.listen_fwd)));
+	if (addr && alen) {
+		struct shim_conn *c = shim_tunnel_conn(nfd);
+
+		if (c)
+			shim_copy_addr(&c->remote, addr, alen);
+	}
 	return nfd;
 }
 
@@ -183,14 +236,14 @@ SHIM_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *alen)
 {
 	if (!real.close)
 		shim_real_init();
-	return accepted(fd, real.accept(fd, addr, alen), addr, alen);
+	return accepted(fd, real.accept(fd, addr, alen), addr, alen, 0);
 }
 
 SHIM_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
 	if (!real.close)
 		shim_real_init();
-	return accepted(fd, real.accept4(fd, addr, alen, flags), addr, alen);
+	return accepted(fd, real.accept4(fd, addr, alen, flags), addr, alen, flags);
 }
 
 /* The application closed its listener: the tunnel port closes too. */

@@ -101,7 +101,6 @@ enum shim_fd_kind {
 	SFD_INET,       /* an AF_INET/AF_INET6 socket not (yet) in the tunnel */
 	SFD_TUNNEL,     /* swapped for a socketpair end bridged into the tunnel */
 	SFD_INTERNAL,   /* the shim's or the stack's own: hidden from the application */
-	SFD_ACCEPTED,   /* a kernel socket the stack connected for a tunnel client */
 };
 
 struct shim_epoll_reg {
@@ -143,7 +142,6 @@ struct shim_fd {
 	bool loopback_bound;              /* bound to a tunnel address: kernel binding on lo */
 	uint64_t listen_id;               /* listening in the tunnel too */
 	struct sockaddr_storage listen_fwd; /* its kernel listener, where tunnel clients go */
-	struct sockaddr_storage acc_remote, acc_local; /* SFD_ACCEPTED */
 	/* dns_redirect.c: the resolv.conf nameserver the program addressed (a
 	 * sockaddr_in or sockaddr_in6 as it gave it; family 0 when none) */
 	struct sockaddr_in6 dns_shown;
@@ -201,6 +199,9 @@ bool shim_name_decode(int fd, int *proto, struct sockaddr_storage *local,
 int shim_copy_addr(const struct sockaddr_storage *ss, struct sockaddr *out, socklen_t *len);
 
 /* ---- connect.c ---- */
+/* The stack's callbacks for a tunnelled connection; arg is its shim_conn, and ended
+ * drops the stack's reference. */
+extern const struct ts_bridge_ops shim_conn_ops;
 int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type);
 void shim_touch(int fd, struct shim_conn *c);
 /* The tunnelled connection behind fd, with shim_touch's pending work done; NULL if fd
@@ -235,7 +236,6 @@ size_t shim_iov_len(const struct iovec *iov, size_t n);
 /* ---- listen.c ---- */
 int shim_bind_loopback(int fd, struct shim_fd *e);
 void shim_unlisten(struct shim_fd *e);
-bool shim_inbound_identity(int fd, struct sockaddr_storage *remote, struct sockaddr_storage *local);
 void shim_map_to_domain(struct sockaddr_storage *ss, int domain);
 
 /* ---- sockopt.c ---- */

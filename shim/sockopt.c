@@ -35,10 +35,6 @@ static int table_names(int fd, struct sockaddr *addr, socklen_t *len, bool peer,
 
 	if (!e)
 		return 0;
-	if (e->kind == SFD_ACCEPTED) {
-		*rc = shim_copy_addr(peer ? &e->acc_remote : &e->acc_local, addr, len);
-		return 1;
-	}
 	/* Bound to a tunnel address (kept here, or on loopback underneath). */
 	if (e->kind == SFD_INET && e->is_bound && !peer) {
 		*rc = shim_copy_addr(&e->bound, addr, len);
@@ -69,17 +65,10 @@ static int names(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
 	if (kind != SFD_TUNNEL &&
 	    real.getsockname(fd, (struct sockaddr *)&probe, &plen) < 0)
 		return fn(fd, addr, len);
-	/* A TCP socket that came from elsewhere may be one the stack connected to a
-	 * listener for a tunnel client (an inetd-style handler asks). */
-	if (kind != SFD_TUNNEL && probe.ss_family != AF_UNIX) {
-		if ((probe.ss_family == AF_INET || probe.ss_family == AF_INET6) &&
-		    shim_inbound_identity(fd, &remote, &local)) {
-			shim_map_to_domain(&remote, probe.ss_family);
-			shim_map_to_domain(&local, probe.ss_family);
-			return shim_copy_addr(peer ? &remote : &local, addr, len);
-		}
+	/* Only a unix socket can be a tunnelled descriptor from elsewhere (exec,
+	 * SCM_RIGHTS, an inetd-style handler's stdin): its name tells. */
+	if (kind != SFD_TUNNEL && probe.ss_family != AF_UNIX)
 		return fn(fd, addr, len);
-	}
 	if (!tunnel_identity(fd, &proto, &local, &remote))
 		return fn(fd, addr, len);
 	if (peer && !remote.ss_family)
@@ -260,7 +249,7 @@ SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen
 		return real.setsockopt(fd, level, name, val, len);
 	e = shim_fd_peek(fd);
 	/* An accepted tunnel client is a kernel socket: its options are the kernel's. */
-	if (!e || e->kind == SFD_NONE || e->kind == SFD_INTERNAL || e->kind == SFD_ACCEPTED)
+	if (!e || e->kind == SFD_NONE || e->kind == SFD_INTERNAL)
 		return real.setsockopt(fd, level, name, val, len);
 	if (e->kind == SFD_INET) {
 		int rc = real.setsockopt(fd, level, name, val, len);

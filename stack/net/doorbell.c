@@ -74,7 +74,7 @@ static void bell_drop(struct ts_doorbell *d, const char *why)
 		ts_sys()->release(d->app_fd);
 	ts_bridge_abort_id(d->st, d->bridge_id);
 	unlink_bell(d);
-	free(d);
+	ts_loop_bury(d->st, &d->poll);
 }
 
 static void bell_event(struct ts_stack *st, struct ts_pollable *p, uint32_t events)
@@ -177,7 +177,7 @@ int ts_doorbell_claim(struct ts_stack *st, struct ts_cmd *cmd)
 	ts_loop_unwatch(st, d->fd);
 	ts_sys()->release(d->fd);
 	unlink_bell(d);
-	free(d);
+	ts_loop_bury(st, &d->poll);
 	return 0;
 }
 

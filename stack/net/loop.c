@@ -408,6 +408,23 @@ static bool continuation_done(struct ts_stack *st)
 	return now - st->idle_since >= grace_ns(st);
 }
 
+void ts_loop_bury(struct ts_stack *st, struct ts_pollable *p)
+{
+	p->dead = true;
+	p->grave = st->graves;
+	st->graves = p;
+}
+
+static void free_graves(struct ts_stack *st)
+{
+	while (st->graves) {
+		struct ts_pollable *p = st->graves;
+
+		st->graves = p->grave;
+		free(p);
+	}
+}
+
 void ts_loop_run(struct ts_stack *st)
 {
 	struct epoll_event evs[64];
@@ -422,12 +439,15 @@ void ts_loop_run(struct ts_stack *st)
 		for (int i = 0; i < n; i++) {
 			struct ts_pollable *p = evs[i].data.ptr;
 
-			p->handler(st, p, evs[i].events);
+			if (!p->dead)
+				p->handler(st, p, evs[i].events);
 		}
+		free_graves(st);
 		sys_check_timeouts();
 		ts_netif_drain(st);
 		ts_bridge_reap(st);
 	}
+	free_graves(st);
 }
 
 void *ts_loop_main(void *arg)

@@ -63,7 +63,7 @@ static void peer_put(struct ts_peer *p)
 			ts_sys()->release(q->fd);
 		free(q);
 	}
-	free(p);
+	ts_loop_bury(p->st, &p->poll);
 }
 
 static void peer_gone(struct ts_peer *p)

@@ -13,9 +13,13 @@
 
 struct ts_stack;
 
-/* Anything registered with the loop's epoll: data.ptr points at one of these. */
+/* Anything registered with the loop's epoll: data.ptr points at one of these, the
+ * first member of a malloc'd object. Such objects are freed with ts_loop_bury, never
+ * directly: events already fetched for them in this round must find them, dead. */
 struct ts_pollable {
 	void (*handler)(struct ts_stack *st, struct ts_pollable *p, uint32_t events);
+	struct ts_pollable *grave; /* buried: freed after this round of events */
+	bool dead;
 };
 
 /* What application threads ask of the stack thread. Numbers travel between processes
@@ -102,6 +106,7 @@ struct ts_stack {
 	struct ts_udp_relay relay4, relay6;
 	struct ts_listener *listeners;
 	struct ts_doorbell *doorbells; /* inbound connections waiting for a claim */
+	struct ts_pollable *graves;    /* buried: freed after this round of events */
 	uint8_t udp_token[8];
 	int continuation;           /* in a detached child: end when idle */
 	uint64_t linger_until;      /* continuation: give up closing at this time */
@@ -114,6 +119,8 @@ struct ts_stack {
 
 /* loop.c */
 bool ts_loop_idle(struct ts_stack *st);
+/* Frees p's object after the current round of events; its handler never runs again. */
+void ts_loop_bury(struct ts_stack *st, struct ts_pollable *p);
 /* Runs one command on the stack thread and frees it. */
 void ts_command_run(struct ts_stack *st, struct ts_cmd *cmd);
 uint64_t ts_now_ns(void); /* monotonic */
