@@ -13,6 +13,22 @@
 #include "sockaddr.h"
 
 struct shim_relay shim_relay4, shim_relay6;
+/* Held while the stack is asked for a relay, so that two first senders ask once. */
+static pthread_mutex_t relay_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int relay_ask(struct ts_stack *st, int family, struct shim_relay *r)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&relay_lock);
+	if (!r->ready) {
+		rc = ts_stack_udp_relay(st, family, &r->addr, r->token);
+		if (rc == 0)
+			__atomic_store_n(&r->ready, true, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&relay_lock);
+	return rc;
+}
 
 static int relay_for(int family, struct shim_relay *out)
 {
@@ -21,11 +37,8 @@ static int relay_for(int family, struct shim_relay *out)
 
 	if (!st)
 		return -1;
-	if (!r->ready) {
-		if (ts_stack_udp_relay(st, family, &r->addr, r->token) < 0)
-			return errno = EAFNOSUPPORT, -1;
-		__atomic_store_n(&r->ready, true, __ATOMIC_RELEASE);
-	}
+	if (!__atomic_load_n(&r->ready, __ATOMIC_ACQUIRE) && relay_ask(st, family, r) < 0)
+		return errno = EAFNOSUPPORT, -1;
 	*out = *r;
 	return 0;
 }
