@@ -53,6 +53,7 @@ int shim_bind_loopback(int fd, struct shim_fd *e)
 {
 	struct sockaddr_storage lo;
 	socklen_t len = sizeof(lo);
+	struct shim_fd *t;
 
 	loopback(e->domain, port_of(&e->bound), &lo);
 	if (real.bind(fd, (struct sockaddr *)&lo, ts_sa_len(&lo)) < 0) {
@@ -64,12 +65,18 @@ int shim_bind_loopback(int fd, struct shim_fd *e)
 		return -1;
 	set_port(&e->bound, port_of(&lo));
 	e->loopback_bound = true;
+	shim_fd_lock();
+	if ((t = shim_fd_same(fd, e->gen))) {
+		t->bound = e->bound;
+		t->loopback_bound = true;
+	}
+	shim_fd_unlock();
 	return 0;
 }
 
 /* Where the stack forwards tunnel connections for this listener, or false when the
  * listener is not reachable from the tunnel (bound to some host address). */
-static bool forward_address(int fd, struct shim_fd *e, struct sockaddr_storage *fwd)
+static bool forward_address(int fd, const struct shim_fd *e, struct sockaddr_storage *fwd)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -85,7 +92,7 @@ static bool forward_address(int fd, struct shim_fd *e, struct sockaddr_storage *
 	return true;
 }
 
-static int tunnel_family(int fd, struct shim_fd *e)
+static int tunnel_family(int fd, const struct shim_fd *e)
 {
 	int v6only = 0;
 	socklen_t l = sizeof(v6only);
@@ -98,32 +105,48 @@ static int tunnel_family(int fd, struct shim_fd *e)
 	return v6only ? AF_INET6 : AF_UNSPEC;
 }
 
+/* The table entry learns its tunnel port, unless fd was closed meanwhile: then the
+ * port closes again. */
+static void note_listening(int fd, struct shim_fd *e, uint64_t id,
+			   const struct sockaddr_storage *fwd)
+{
+	struct shim_fd *t;
+
+	e->listen_id = id;
+	e->listen_fwd = *fwd;
+	shim_fd_lock();
+	if ((t = shim_fd_same(fd, e->gen))) {
+		t->listen_id = id;
+		t->listen_fwd = *fwd;
+	}
+	shim_fd_unlock();
+	if (!t)
+		shim_unlisten(e);
+}
+
 SHIM_EXPORT int listen(int fd, int backlog)
 {
-	struct shim_fd *e;
+	struct shim_fd e;
 	struct sockaddr_storage fwd;
 	struct ts_stack *st;
 	uint64_t id;
 	int rc;
 
-	if (!real.close)
-		shim_real_init();
-	e = shim_bypass() ? NULL : shim_fd_peek(fd);
-	if (!e || e->kind != SFD_INET || e->type != SOCK_STREAM || shim_mode != SHIM_ON)
+	if (!shim_enter() || shim_mode != SHIM_ON || !shim_fd_read(fd, &e) ||
+	    e.kind != SFD_INET || e.type != SOCK_STREAM)
 		return real.listen(fd, backlog);
-	if (e->is_bound && !e->loopback_bound && shim_bind_loopback(fd, e) < 0)
+	if (e.is_bound && !e.loopback_bound && shim_bind_loopback(fd, &e) < 0)
 		return -1;
-	if ((rc = real.listen(fd, backlog)) < 0 || !forward_address(fd, e, &fwd))
+	if ((rc = real.listen(fd, backlog)) < 0 || !forward_address(fd, &e, &fwd))
 		return rc;
 	if (!(st = shim_tunnel()))
 		return 0; /* host clients still work; the reason was logged */
-	rc = ts_listen(st, tunnel_family(fd, e), port_of(&fwd), &fwd, &id);
+	rc = ts_listen(st, tunnel_family(fd, &e), port_of(&fwd), &fwd, &id);
 	if (rc < 0) {
 		ts_warn("port %u: tunnel clients cannot connect: %s", port_of(&fwd), strerror(-rc));
 		return 0;
 	}
-	e->listen_id = id;
-	e->listen_fwd = fwd;
+	note_listening(fd, &e, id, &fwd);
 	ts_dbg("fd %d: listening in the tunnel on port %u", fd, port_of(&fwd));
 	return 0;
 }
@@ -166,14 +189,15 @@ static void note_accepted(int nfd, int domain, const struct sockaddr_storage *re
 
 static int accepted(int lfd, int nfd, struct sockaddr *addr, socklen_t *alen)
 {
-	struct shim_fd *e = shim_fd_peek(lfd);
+	struct shim_fd e;
 	struct sockaddr_storage remote, local;
 
-	if (nfd < 0 || !e || !e->listen_id || !shim_inbound_identity(nfd, &remote, &local))
+	if (nfd < 0 || shim_fd_kind(lfd) != SFD_INET || !shim_fd_read(lfd, &e) || !e.listen_id ||
+	    !shim_inbound_identity(nfd, &remote, &local))
 		return nfd;
-	shim_map_to_domain(&remote, e->domain);
-	shim_map_to_domain(&local, e->domain);
-	note_accepted(nfd, e->domain, &remote, &local);
+	shim_map_to_domain(&remote, e.domain);
+	shim_map_to_domain(&local, e.domain);
+	note_accepted(nfd, e.domain, &remote, &local);
 	if (addr && alen)
 		shim_copy_addr(&remote, addr, alen);
 	return nfd;
@@ -181,19 +205,19 @@ static int accepted(int lfd, int nfd, struct sockaddr *addr, socklen_t *alen)
 
 SHIM_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *alen)
 {
-	if (!real.close)
-		shim_real_init();
+	if (!shim_enter())
+		return real.accept(fd, addr, alen);
 	return accepted(fd, real.accept(fd, addr, alen), addr, alen);
 }
 
 SHIM_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
-	if (!real.close)
-		shim_real_init();
+	if (!shim_enter())
+		return real.accept4(fd, addr, alen, flags);
 	return accepted(fd, real.accept4(fd, addr, alen, flags), addr, alen);
 }
 
-/* The application closed its listener: the tunnel port closes too. */
+/* The application closed its listener: the tunnel port closes too. e is a copy. */
 void shim_unlisten(struct shim_fd *e)
 {
 	struct ts_stack *st = shim_tunnel_if_running();

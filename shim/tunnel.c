@@ -10,6 +10,9 @@
 #include "log.h"
 #include "shim.h"
 
+/* stack is read without the lock (atomic loads) and written under start_lock (atomic
+ * stores), stack_pid before it; start_errno is start_lock's. A forked child changes
+ * them alone (atfork). */
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ts_stack *stack;
 static pid_t stack_pid;
@@ -51,18 +54,21 @@ static struct ts_stack *start(void)
 struct ts_stack *shim_tunnel(void)
 {
 	struct ts_stack *st = __atomic_load_n(&stack, __ATOMIC_ACQUIRE);
+	int err;
 
 	if (st && stack_pid == getpid())
 		return st;
 	pthread_mutex_lock(&start_lock);
 	if (!stack && !start_errno) {
-		stack = start();
+		st = start();
 		stack_pid = getpid();
+		__atomic_store_n(&stack, st, __ATOMIC_RELEASE);
 	}
 	st = stack_pid == getpid() ? stack : NULL;
+	err = start_errno ? start_errno : EHOSTUNREACH;
 	pthread_mutex_unlock(&start_lock);
 	if (!st)
-		errno = start_errno ? start_errno : EHOSTUNREACH;
+		errno = err;
 	return st;
 }
 
@@ -97,7 +103,7 @@ void shim_tunnel_init(void)
 void shim_tunnel_abandon(void)
 {
 	pthread_mutex_lock(&start_lock);
-	stack = NULL;
+	__atomic_store_n(&stack, NULL, __ATOMIC_RELEASE);
 	start_errno = EHOSTUNREACH;
 	pthread_mutex_unlock(&start_lock);
 	ts_warn("exec failed after the tunnel moved to a continuation: new tunnel "
