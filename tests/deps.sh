@@ -39,5 +39,13 @@ if [ "$(id -u)" != 0 ] || [ "$check_only" = 1 ]; then
 fi
 echo "tests/deps.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >&2
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+# apt's own output goes to a log, shown only if something fails.
+log=$(mktemp /tmp/tunshim-deps.XXXXXX)
+if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } \
+	>"$log" 2>&1; then
+	tail -n 30 "$log" >&2
+	echo "tests/deps.sh: apt-get failed (full output in $log)" >&2
+	exit 1
+fi
+rm -f "$log"
+echo "tests/deps.sh: installed" >&2
