@@ -59,6 +59,7 @@ static void config_load(const char *path)
 		shim_mode = SHIM_FAIL_CLOSED;
 		return;
 	}
+	shim_names_init(shim_cfg.private_key);
 	if (shim_cfg.n_dns)
 		shim_dns_nameservers_load();
 	shim_mode = SHIM_ON;

@@ -2,17 +2,25 @@
 /* A tunnelled descriptor is one end of an AF_UNIX socketpair. Its identity (protocol,
  * tunnel addresses and ports) is written into that end's abstract name, so any
  * process that holds the descriptor (inherited through fork or exec, or received
- * with SCM_RIGHTS) can answer getsockname and getpeername without shared state. */
+ * with SCM_RIGHTS) can answer getsockname and getpeername without shared state.
+ * Abstract names are listed in /proc/net/unix for every user, and anyone can bind
+ * one: so the identity is sealed (XChaCha20-Poly1305) with a key derived from the
+ * config's private key. Other users read random bytes, and a name the library did
+ * not issue (a forged one on a socket passed into a wrapped program) does not open. */
+#include <errno.h>
 #include <netinet/in.h>
+#include <sodium.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include "log.h"
 #include "shim.h"
 #include "sockaddr.h"
 
-#define MAGIC "tunshim1"
+#define MAGIC "tunshim2"
 #define MAGIC_LEN 8
+#define KEY_CONTEXT "tunshim: connection names"
 
 struct wire_addr {
 	uint8_t family;  /* 4 or 6 */
@@ -20,13 +28,33 @@ struct wire_addr {
 	uint8_t port[2]; /* network order */
 } __attribute__((packed));
 
+struct identity {
+	uint8_t proto;
+	struct wire_addr local, remote;
+} __attribute__((packed));
+
 struct wire_name {
 	char nul;
 	char magic[MAGIC_LEN];
-	uint8_t proto;
-	struct wire_addr local, remote;
-	uint8_t pid[4], seq[4]; /* uniqueness in the abstract namespace */
+	uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES]; /* random: also unique */
+	uint8_t sealed[sizeof(struct identity) + crypto_aead_xchacha20poly1305_ietf_ABYTES];
 } __attribute__((packed));
+
+/* Guarded memory, out of core dumps; NULL without a usable config. */
+static uint8_t *name_key;
+
+void shim_names_init(const uint8_t private_key[32])
+{
+	uint8_t *k = sodium_malloc(crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+
+	if (!k)
+		return;
+	/* A keyed hash of a context string: same key for every process with the config. */
+	crypto_generichash(k, crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
+			   (const uint8_t *)KEY_CONTEXT, sizeof(KEY_CONTEXT) - 1, private_key, 32);
+	sodium_mprotect_readonly(k);
+	name_key = k;
+}
 
 static void put_addr(struct wire_addr *w, const struct sockaddr_storage *ss)
 {
@@ -66,20 +94,27 @@ static void get_addr(const struct wire_addr *w, struct sockaddr_storage *ss)
 
 int shim_name_bind(int fd, const struct shim_conn *c)
 {
-	static uint32_t seq;
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
 	struct wire_name *w = (struct wire_name *)un.sun_path;
-	uint32_t pid = (uint32_t)getpid(), n = __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
+	struct identity id = { .proto = (uint8_t)c->proto };
+	int rc;
 
 	_Static_assert(sizeof(struct wire_name) <= sizeof(un.sun_path), "name fits");
+	if (!name_key)
+		return -1;
+	put_addr(&id.local, &c->local);
+	put_addr(&id.remote, &c->remote);
 	memcpy(w->magic, MAGIC, MAGIC_LEN);
-	w->proto = (uint8_t)c->proto;
-	put_addr(&w->local, &c->local);
-	put_addr(&w->remote, &c->remote);
-	memcpy(w->pid, &pid, 4);
-	memcpy(w->seq, &n, 4);
-	return real.bind(fd, (struct sockaddr *)&un,
-			 offsetof(struct sockaddr_un, sun_path) + sizeof(*w));
+	randombytes_buf(w->nonce, sizeof(w->nonce));
+	crypto_aead_xchacha20poly1305_ietf_encrypt(w->sealed, NULL, (const uint8_t *)&id,
+						   sizeof(id), (const uint8_t *)MAGIC,
+						   MAGIC_LEN, NULL, w->nonce, name_key);
+	sodium_memzero(&id, sizeof(id));
+	rc = real.bind(fd, (struct sockaddr *)&un,
+		       offsetof(struct sockaddr_un, sun_path) + sizeof(*w));
+	if (rc < 0)
+		ts_dbg("fd %d: cannot name the connection: %s", fd, strerror(errno));
+	return rc;
 }
 
 bool shim_name_decode(int fd, int *proto, struct sockaddr_storage *local,
@@ -89,16 +124,22 @@ bool shim_name_decode(int fd, int *proto, struct sockaddr_storage *local,
 	socklen_t len = sizeof(un);
 	const struct wire_name *w = (const struct wire_name *)un.sun_path;
 
-	if (real.getsockname(fd, (struct sockaddr *)&un, &len) < 0 || un.sun_family != AF_UNIX ||
+	struct identity id;
+
+	if (!name_key ||
+	    real.getsockname(fd, (struct sockaddr *)&un, &len) < 0 || un.sun_family != AF_UNIX ||
 	    len != offsetof(struct sockaddr_un, sun_path) + sizeof(*w) || w->nul != 0 ||
-	    memcmp(w->magic, MAGIC, MAGIC_LEN) != 0)
+	    memcmp(w->magic, MAGIC, MAGIC_LEN) != 0 ||
+	    crypto_aead_xchacha20poly1305_ietf_decrypt((uint8_t *)&id, NULL, NULL, w->sealed,
+						       sizeof(w->sealed), (const uint8_t *)MAGIC,
+						       MAGIC_LEN, w->nonce, name_key) != 0)
 		return false;
 	if (proto)
-		*proto = w->proto;
+		*proto = id.proto;
 	if (local)
-		get_addr(&w->local, local);
+		get_addr(&id.local, local);
 	if (remote)
-		get_addr(&w->remote, remote);
+		get_addr(&id.remote, remote);
 	return true;
 }
 

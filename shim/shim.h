@@ -192,6 +192,8 @@ void shim_tunnel_abandon(void);
 extern int shim_detaching;
 
 /* ---- names.c: identities carried in the socketpair end's abstract name ---- */
+/* Derives the key that seals names from the config's private key (at load). */
+void shim_names_init(const uint8_t private_key[32]);
 int shim_name_bind(int fd, const struct shim_conn *c);
 /* Decodes fd's identity from its name; false if fd is not a tunnel end. */
 bool shim_name_decode(int fd, int *proto, struct sockaddr_storage *local,
