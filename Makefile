@@ -20,13 +20,18 @@ WARN := -Wall -Wextra
 BASE_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden -pthread -D_GNU_SOURCE
 LDLIBS_CRYPTO := -lsodium -lb2
 comma := ,
+# A sanitized build lives beside the plain one, never over it: its objects, its library
+# and wrapper (OUT: `make SANITIZE=thread build/san-thread/libtunshim.so`) and its tests.
 ifneq ($(SANITIZE),)
-  OBJ := $(BUILD)/san-obj-$(subst $(comma),-,$(SANITIZE))
+  SAN := $(subst $(comma),-,$(SANITIZE))
+  OBJ := $(BUILD)/san-obj-$(SAN)
+  OUT := $(BUILD)/san-$(SAN)
   BASE_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
   SAN_LDFLAGS := -fsanitize=$(SANITIZE)
-  TESTBIN := $(BUILD)/san-tests-$(subst $(comma),-,$(SANITIZE))
+  TESTBIN := $(BUILD)/san-tests-$(SAN)
 else
   OBJ := $(BUILD)/obj
+  OUT := $(BUILD)
   TESTBIN := $(BUILD)/tests
 endif
 
@@ -100,7 +105,7 @@ endif
 export TUNSHIM_BUILD := $(abspath $(BUILD))
 
 .PHONY: all deps test unit interop bench demo clean check-layers
-all: $(BUILD)/libtunshim.so $(BUILD)/tunshim $(STACK_LIB).objs
+all: $(OUT)/libtunshim.so $(OUT)/tunshim $(STACK_LIB).objs
 
 deps:
 	@tests/deps.sh $(DEPS_SET)
@@ -152,13 +157,14 @@ $(EXPORTS_MAP): $(EXPORTS_LIST)
 	$(Q){ echo '{ global:'; sed -e 's/#.*//' -e '/^[[:space:]]*$$/d' -e 's/.*/  &;/' $<; \
 	      echo 'local: *; };'; } > $@
 
-$(BUILD)/libtunshim.so: $(SHIM_OBJS) $(STACK_LIB) $(EXPORTS_MAP)
+$(OUT)/libtunshim.so: $(SHIM_OBJS) $(STACK_LIB) $(EXPORTS_MAP)
+	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(SO_LDFLAGS) -Wl,--version-script=$(EXPORTS_MAP) -o $@ \
 		$(SHIM_OBJS) -Wl,--whole-archive $(STACK_LIB) -Wl,--no-whole-archive $(SO_LIBS) \
 		$(SAN_LDFLAGS)
 
-$(BUILD)/tunshim: shim/cli/wrapper.c | deps
+$(OUT)/tunshim: shim/cli/wrapper.c | deps
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) -fPIE -o $@ $< -Wl,-Bstatic -lsodium -Wl,-Bdynamic $(SAN_LDFLAGS)
@@ -193,9 +199,11 @@ interop: all $(TOOL_BINS)
 	@tests/run-interop.sh
 
 # Everything CI runs: the layer and export checks, unit tests (also under ASan/UBSan),
-# then the namespace suites.
+# then the namespace suites (some also under a ThreadSanitizer build of the library,
+# preloaded after libtsan).
 test: all $(UNIT_BINS) $(TOOL_BINS)
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined $(BUILD)/san-tests-address-undefined/.built
+	@$(MAKE) --no-print-directory SANITIZE=thread $(BUILD)/san-thread/libtunshim.so
 	@tests/run-all.sh $(TUNSHIM_BUILD)
 
 # The README's first command: two wrapped programs talk over WireGuard, no root needed.
@@ -210,7 +218,6 @@ $(BUILD)/san-tests-address-undefined/.built: $(UNIT_BINS)
 	@touch $@
 
 clean:
-	rm -rf $(BUILD)/obj $(BUILD)/san-obj* $(BUILD)/tests $(BUILD)/san-tests* \
-		$(BUILD)/libtunshim.so $(BUILD)/tunshim
+	rm -rf $(BUILD)/obj $(BUILD)/san-* $(BUILD)/tests $(BUILD)/libtunshim.so $(BUILD)/tunshim
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)

@@ -427,3 +427,55 @@ m_iperf_s2s() {
 	fi
 	topo_stop s2s-iperf
 }
+
+# ---- many processes, one identity ----
+
+# The loop of m_backtoback, run inside the namespace: N fetches of URL one after another,
+# with no pause; the total in ms, nothing if one failed.
+bench_backtoback_loop() {
+	local n=$1 url=$2 i t0
+	t0=${EPOCHREALTIME/./}
+	for ((i = 0; i < n; i++)); do
+		curl -sS -o /dev/null "$url" || return 1
+	done
+	echo $(((${EPOCHREALTIME/./} - t0) / 1000))
+}
+
+# m_backtoback ours|base N: N short curl processes in a row (a shell harness's loop).
+# Ours share one session: only the first brings a tunnel up, unless one lingers already.
+m_backtoback() {
+	"bench_$1" "backtoback-$1" 120 bash -c \
+		"$(declare -f bench_backtoback_loop); bench_backtoback_loop \"\$@\"" \
+		bash "$2" "$(bench_url /index.html)"
+}
+
+# The body of m_parallel: N curl downloads of URL at once; the aggregate MB/s from the
+# start to the last one's end, nothing unless every one got BYTES.
+bench_parallel_run() {
+	local n=$1 url=$2 bytes=$3 i t0 t1 total=0 size
+	local -a pids=()
+	t0=${EPOCHREALTIME/./}
+	for ((i = 0; i < n; i++)); do
+		curl -sS -o /dev/null -w '%{size_download}\n' "$url" >"$TMPDIR/par.$i" &
+		pids+=($!)
+	done
+	wait "${pids[@]}" || return 1
+	t1=${EPOCHREALTIME/./}
+	for ((i = 0; i < n; i++)); do
+		read -r size <"$TMPDIR/par.$i"
+		[ "$size" = "$bytes" ] || return 1
+		total=$((total + size))
+	done
+	awk -v b="$total" -v us=$((t1 - t0)) 'BEGIN { printf "%.3f\n", b / us }'
+}
+
+# m_parallel ours|base N: N concurrent downloads of the big file (xargs -P, make -j).
+m_parallel() {
+	local d
+	d=$(mktemp -d "$BENCH_TMP/par.XXXXXX")
+	[ "$1" = base ] || bench_gap
+	"bench_$1" "parallel-$1" 120 env TMPDIR="$d" bash -c \
+		"$(declare -f bench_parallel_run); bench_parallel_run \"\$@\"" \
+		bash "$2" "$(bench_url "/$BENCH_BIG")" "$BENCH_BIG_BYTES"
+	rm -rf "$d"
+}

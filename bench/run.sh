@@ -20,6 +20,8 @@ BENCH_IPERF_SECS=2
 BENCH_RR_N=5000
 BENCH_CONNECT_N=1000
 BENCH_ONESHOT_N=30
+BENCH_B2B_N=100
+BENCH_PAR_N=10
 BENCH_LOOP_N=20000
 BENCH_LOOP_REPS=7
 # The last CPU: both ends of the loopback ping-pong share it.
@@ -111,9 +113,11 @@ bench_latency() {
 		"connect + RR + close, $BENCH_CONNECT_N times: median|us" \
 		"connect + RR + close, $BENCH_CONNECT_N times: p99|us"
 
-	bench_section "one-shot processes, $BENCH_ONESHOT_N runs each, start to exit; ours brings" \
+	bench_section "one-shot processes, $BENCH_ONESHOT_N runs each, start to exit; ts_fetch brings" \
 		"its tunnel up"
-	bench_section "  every time (stack, handshake), the TUN client's session is up already"
+	bench_section "  every time (stack, handshake), curl under the shim attaches to the session the" \
+		"previous run left"
+	bench_section "  for its grace time; the TUN client's session is up already"
 	ours=$(bench_cmd m_oneshot cold-ts_fetch "$TOPO_CLIENT_NS" \
 		"$TS_FETCH" "$TOPO_CONF" "$TOPO_SERVER_V4" "$BENCH_HTTP_PORT" /index.html)
 	base=$(bench_cmd m_oneshot warm-get "$TOPO_KC_NS" \
@@ -125,8 +129,19 @@ bench_latency() {
 		curl -sS -o /dev/null "$url")
 	base=$(bench_cmd m_oneshot warm-curl "$TOPO_KC_NS" env curl -sS -o /dev/null "$url")
 	bench_samples_rows "$(bench_shim_cmd "$ours")" "$base" \
-		"GET index.html: curl under the shim, cold | curl: median" \
-		"GET index.html: curl under the shim, cold | curl: slowest" us
+		"GET index.html: curl under the shim, shared session | curl: median" \
+		"GET index.html: curl under the shim, shared session | curl: slowest" us
+}
+
+# Issue 9's rows: short processes in a row, and many at once, all with one config.
+bench_sessions() {
+	bench_section "many processes with one config (ours share one session)"
+	bench_compare 3 "$(bench_shim_cmd "m_backtoback ours $BENCH_B2B_N")" \
+		"m_backtoback base $BENCH_B2B_N" \
+		"$BENCH_B2B_N curl fetches one after another, total|ms"
+	bench_compare 3 "$(bench_shim_cmd "m_parallel ours $BENCH_PAR_N")" \
+		"m_parallel base $BENCH_PAR_N" \
+		"$BENCH_PAR_N concurrent curl downloads of 50 MiB, aggregate|MB/s"
 }
 
 # Brings the topology up, quietly unless it fails.
@@ -168,6 +183,7 @@ main() {
 	bench_passthrough_config
 	bench_bulk
 	bench_latency
+	bench_sessions
 	bench_notes
 	echo
 	echo "($((SECONDS - t0)) s)"

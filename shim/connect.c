@@ -21,7 +21,7 @@ void shim_map_to_domain(struct sockaddr_storage *ss, int domain)
 		ts_sa_map(ss);
 }
 
-/* ---- the stack's callbacks (stack thread) ---- */
+/* ---- the stack's callbacks (stack thread, with the stack's reference) ---- */
 
 static void on_started(void *arg, const struct ts_bridge_result *res)
 {
@@ -33,7 +33,8 @@ static void on_started(void *arg, const struct ts_bridge_result *res)
 	c->id = res->id;
 	if (res->error)
 		c->so_error = res->error;
-	c->started = true;
+	/* Read without mu by shim_touch's quick test: local and id are set before. */
+	__atomic_store_n(&c->started, true, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 }
@@ -82,7 +83,8 @@ static void wait_for(struct shim_conn *c, const bool *flag)
 /* Holds back POLLOUT on a unix socket until the stack has an outcome: shrink the
  * send buffer and fill it; the stack drops the filler once it knows, and the next
  * call the application makes on the descriptor gives the buffer back (shim_touch).
- * No duplicate of the descriptor is kept: it would hide the application's close. */
+ * No duplicate of the descriptor is kept: it would hide the application's close.
+ * c is not published yet: its fields need no lock here. */
 static void hold_pollout(int app, struct ts_bridge_req *req, struct shim_conn *c)
 {
 	static const char filler[4096];
@@ -106,7 +108,8 @@ void shim_touch(int fd, struct shim_conn *c)
 {
 	int v;
 
-	if (!__atomic_load_n(&c->started, __ATOMIC_ACQUIRE) || c->touched)
+	if (!__atomic_load_n(&c->started, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&c->touched, __ATOMIC_ACQUIRE))
 		return;
 	pthread_mutex_lock(&c->mu);
 	if (!c->named && c->local.ss_family) {
@@ -118,7 +121,7 @@ void shim_touch(int fd, struct shim_conn *c)
 		c->restore_sndbuf = 0;
 		real.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
 	}
-	c->touched = c->named && c->done && !c->restore_sndbuf;
+	__atomic_store_n(&c->touched, c->named && c->done && !c->restore_sndbuf, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&c->mu);
 }
 
@@ -168,33 +171,58 @@ static void fill_request(struct ts_bridge_req *req, int fd, const struct shim_fd
 	req->keepcnt = e->keepcnt;
 }
 
+/* Another thread closed fd while we connected it (its entry moved on), or connected
+ * it into the tunnel itself: the socketpair must not land on that number. */
+static int swap_refused(const struct shim_fd *e, const struct shim_fd *was)
+{
+	if (e->gen != was->gen)
+		return EBADF;
+	if (shim_fd_kind_of(e) == SFD_TUNNEL && was->kind != SFD_TUNNEL)
+		return EALREADY;
+	return 0;
+}
+
+void shim_fd_become_tunnel(struct shim_fd *e, struct shim_conn *c)
+{
+	if (e->conn) {
+		e->conn->nfds--;
+		shim_conn_put(e->conn);
+	}
+	e->conn = c;
+	c->nfds = 1;
+	e->type = c->proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
+	e->domain = c->domain;
+	e->protocol = c->proto;
+	__atomic_store_n(&e->kind, SFD_TUNNEL, __ATOMIC_RELEASE);
+}
+
 /* Puts app on fd's number, keeping FD_CLOEXEC, and re-joins the epoll sets fd had
- * joined (dup3 drops the replaced file's registrations). */
-static int swap_in(int fd, int app, struct shim_conn *c, bool cloexec)
+ * joined (dup3 drops the replaced file's registrations). was is the entry as it was
+ * when the connect began. The dup3 happens under the table lock, so a close of fd
+ * comes wholly before it (refused) or after it (closes the socketpair end). */
+static int swap_in(int fd, int app, struct shim_conn *c, bool cloexec, const struct shim_fd *was)
 {
 	struct shim_fd *e;
-	struct shim_epoll_reg *regs;
-	int nregs;
+	struct shim_epoll_reg *regs = NULL;
+	int nregs = 0, err;
 
-	if (real.dup3(app, fd, cloexec ? O_CLOEXEC : 0) < 0)
-		return -1;
-	real.close(app);
 	shim_fd_lock();
 	e = shim_fd_get(fd);
-	regs = e ? e->regs : NULL;
-	nregs = e ? e->nregs : 0;
-	if (e) {
+	if (!e)
+		err = ENOMEM;
+	else if (!(err = swap_refused(e, was)) && real.dup3(app, fd, cloexec ? O_CLOEXEC : 0) < 0)
+		err = errno;
+	if (!err) {
+		regs = e->regs;
+		nregs = e->nregs;
 		e->regs = NULL;
 		e->nregs = 0;
-		if (e->conn)
-			shim_conn_put(e->conn);
-		e->conn = c;
-		e->type = c->proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
-		e->domain = c->domain;
-		e->protocol = c->proto;
-		__atomic_store_n(&e->kind, SFD_TUNNEL, __ATOMIC_RELEASE);
+		shim_fd_become_tunnel(e, c);
 	}
 	shim_fd_unlock();
+	if (err)
+		return errno = err, -1;
+	real.close(app);
 	for (int i = 0; i < nregs; i++)
 		real.epoll_ctl(regs[i].epfd, EPOLL_CTL_ADD, fd, &regs[i].ev);
 	free(regs);
@@ -207,13 +235,10 @@ static int swap_in(int fd, int app, struct shim_conn *c, bool cloexec)
  * while in progress; after a non-blocking connect succeeded, 0 the first time (that
  * call is what the kernel reports the connection with), EISCONN afterwards; after it
  * failed, the pending error once. Returns -1 for "answer 0", 0 for "start anew". */
-static int existing_state(struct shim_fd *e)
+static int connect_again(struct shim_conn *c)
 {
-	struct shim_conn *c = e && e->kind == SFD_TUNNEL ? e->conn : NULL;
 	int err;
 
-	if (!c)
-		return 0;
 	if (c->proto == IPPROTO_UDP)
 		return EISCONN;
 	switch (c->state) {
@@ -221,25 +246,57 @@ static int existing_state(struct shim_fd *e)
 		return EALREADY;
 	case CONN_CONNECTED:
 	case CONN_CLOSED:
-		return __atomic_exchange_n(&c->connect_reported, true, __ATOMIC_ACQ_REL) ?
-			EISCONN : -1;
+		if (c->connect_reported)
+			return EISCONN;
+		c->connect_reported = true;
+		return -1;
 	default:
-		err = __atomic_exchange_n(&c->so_error, 0, __ATOMIC_ACQ_REL);
-		return err ? err : 0;
+		err = c->so_error;
+		c->so_error = 0;
+		return err;
 	}
+}
+
+static int existing_state(int fd)
+{
+	struct shim_conn *c = shim_fd_conn(fd);
+	int err;
+
+	if (!c)
+		return 0;
+	pthread_mutex_lock(&c->mu);
+	err = connect_again(c);
+	pthread_mutex_unlock(&c->mu);
+	shim_conn_put(c);
+	return err;
 }
 
 static int open_bridge(struct ts_stack *st, struct shim_conn *c, struct ts_bridge_req *req)
 {
 	int rc;
 
-	__atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL); /* the stack's, dropped in on_ended */
+	shim_conn_get(c); /* the stack's, dropped in on_ended */
 	rc = ts_bridge_open(st, req, &shim_conn_ops, c);
 	if (rc < 0) {
-		__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
+		shim_conn_put(c);
 		return -rc;
 	}
 	return 0;
+}
+
+/* A blocking connect: the outcome, once. */
+static int blocking_outcome(struct shim_conn *c)
+{
+	int err;
+
+	wait_for(c, &c->done);
+	pthread_mutex_lock(&c->mu);
+	c->connect_reported = true;
+	err = c->state == CONN_FAILED ? c->so_error : 0;
+	if (err)
+		c->so_error = 0;
+	pthread_mutex_unlock(&c->mu);
+	return err;
 }
 
 int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type)
@@ -247,13 +304,14 @@ int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type)
 	int proto = type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
 	int flags = real.fcntl(fd, F_GETFL), fdflags = real.fcntl(fd, F_GETFD);
 	bool nonblock = flags >= 0 && (flags & O_NONBLOCK);
-	struct shim_fd *e = shim_fd_peek(fd);
+	struct shim_fd e;
 	struct ts_bridge_req req;
 	struct ts_stack *st;
 	struct shim_conn *c;
 	int sv[2], err;
 
-	if ((err = existing_state(e)))
+	shim_fd_read(fd, &e);
+	if ((err = existing_state(fd)))
 		return err < 0 ? 0 : (errno = err, -1);
 	if (!(st = shim_tunnel()))
 		return -1;
@@ -269,18 +327,18 @@ int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type)
 		real.close(sv[1]);
 		return errno = ENOMEM, -1;
 	}
-	c->domain = e && e->domain ? e->domain : dst->ss_family;
+	c->domain = e.domain ? e.domain : dst->ss_family;
 	c->remote = *dst;
 	shim_map_to_domain(&c->remote, c->domain);
 	c->state = CONN_CONNECTING;
-	fill_request(&req, fd, e, dst, proto, sv[1]);
+	fill_request(&req, fd, e.kind ? &e : NULL, dst, proto, sv[1]);
 	if (proto == IPPROTO_TCP && nonblock)
 		hold_pollout(sv[0], &req, c);
 	err = open_bridge(st, c, &req);
 	real.fcntl(sv[0], F_SETFL, nonblock ? O_NONBLOCK : 0);
 	/* Ours while we use it here: another thread may close fd meanwhile. */
-	__atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
-	if (err || swap_in(fd, sv[0], c, fdflags >= 0 && (fdflags & FD_CLOEXEC)) < 0) {
+	shim_conn_get(c);
+	if (err || swap_in(fd, sv[0], c, fdflags >= 0 && (fdflags & FD_CLOEXEC), &e) < 0) {
 		err = err ? err : errno;
 		real.close(sv[0]);
 		shim_conn_put(c);
@@ -294,12 +352,8 @@ int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type)
 		shim_conn_put(c);
 		return errno = EINPROGRESS, -1;
 	}
-	wait_for(c, &c->done);
+	err = blocking_outcome(c);
 	shim_touch(fd, c);
-	c->connect_reported = true;
-	err = c->state == CONN_FAILED ? c->so_error : 0;
-	if (err)
-		c->so_error = 0;
 	shim_conn_put(c);
 	return err ? (errno = err, -1) : 0;
 }

@@ -27,9 +27,10 @@ static void forget(int fd)
  * renumbers its listener (dup2 then close) keeps its tunnel clients. */
 static int close_listener(int fd)
 {
-	struct shim_fd e = *shim_fd_peek(fd);
+	struct shim_fd e;
 	int rc;
 
+	shim_fd_read(fd, &e);
 	forget(fd);
 	rc = real.close(fd);
 	if (!ts_port_alive(&e.listen_fwd, SOCK_STREAM))
@@ -37,11 +38,24 @@ static int close_listener(int fd)
 	return rc;
 }
 
+/* A UDP socket that talked to the tunnel, or a listener: the stack is told. */
+static int close_inet(int fd)
+{
+	struct shim_fd e;
+
+	shim_fd_read(fd, &e);
+	if (e.flags & SFDF_UDP_TUNNEL)
+		shim_udp_closing(fd, &e);
+	else if (e.listen_id)
+		return close_listener(fd);
+	forget(fd);
+	return real.close(fd);
+}
+
 SHIM_EXPORT int close(int fd)
 {
-	if (!real.close)
-		shim_real_init();
-	if (shim_internal) {
+	/* The library's own close: its entry goes (no one else will reuse it as ours). */
+	if (!shim_enter_fd()) {
 		forget(fd);
 		return real.close(fd);
 	}
@@ -50,21 +64,20 @@ SHIM_EXPORT int close(int fd)
 		return errno = EBADF, -1;
 	if (shim_fd_kind(fd) == SFD_TUNNEL)
 		shim_close_tunnel(fd);
-	else if (shim_fd_kind(fd) == SFD_INET && shim_fd_peek(fd)->udp_tunnel)
-		shim_udp_closing(fd, shim_fd_peek(fd));
-	else if (shim_fd_kind(fd) == SFD_INET && shim_fd_peek(fd)->listen_id)
-		return close_listener(fd);
+	else if (shim_fd_kind(fd) == SFD_INET)
+		return close_inet(fd);
 	forget(fd);
 	return real.close(fd);
 }
 
-/* Closes [first, last] except our descriptors, in runs. */
+/* Closes [first, last] except our descriptors, in runs. None is above the table's
+ * highest number. */
 static int close_runs(unsigned first, unsigned last, int flags)
 {
-	unsigned lo = first;
+	unsigned lo = first, top = (unsigned)shim_fd_max();
 	int rc = 0;
 
-	for (unsigned fd = first; fd <= last && fd < (1u << 20); fd++) {
+	for (unsigned fd = first; fd <= last && fd <= top; fd++) {
 		if (!is_internal((int)fd))
 			continue;
 		if (fd > lo && real.close_range(lo, fd - 1, flags) < 0)
@@ -80,9 +93,9 @@ static void forget_range(unsigned first, unsigned last)
 {
 	shim_fd_lock();
 	for (unsigned fd = first; fd <= last && fd < (1u << 20); fd++) {
-		struct shim_fd *e = shim_fd_peek((int)fd);
+		int kind = shim_fd_kind((int)fd);
 
-		if (e && e->kind != SFD_NONE && e->kind != SFD_INTERNAL)
+		if (kind != SFD_NONE && kind != SFD_INTERNAL)
 			shim_fd_clear((int)fd);
 	}
 	shim_fd_unlock();
@@ -92,9 +105,7 @@ SHIM_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
 	int rc;
 
-	if (!real.close)
-		shim_real_init();
-	if (shim_internal || shim_mode == SHIM_OFF)
+	if (!shim_enter_fd())
 		return real.close_range(first, last, flags);
 	rc = close_runs(first, last, flags);
 	if (rc == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
@@ -113,12 +124,12 @@ SHIM_EXPORT int dup(int fd)
 {
 	int nfd;
 
-	if (!real.close)
-		shim_real_init();
-	if (!shim_internal && is_internal(fd))
+	if (!shim_enter_fd())
+		return real.dup(fd);
+	if (is_internal(fd))
 		return errno = EBADF, -1;
 	nfd = real.dup(fd);
-	if (nfd >= 0 && !shim_internal && shim_fd_kind(fd) != SFD_NONE) {
+	if (nfd >= 0 && shim_fd_kind(fd) != SFD_NONE) {
 		shim_fd_lock();
 		shim_fd_copy(fd, nfd);
 		shim_fd_unlock();
@@ -130,8 +141,6 @@ static int dup_onto(int oldfd, int newfd, int flags, bool is_dup3)
 {
 	int rc;
 
-	if (shim_internal)
-		return is_dup3 ? real.dup3(oldfd, newfd, flags) : real.dup2(oldfd, newfd);
 	/* Our descriptors are not the application's to use or to replace. */
 	if (is_internal(oldfd) || is_internal(newfd)) {
 		ts_warn("dup2/dup3 onto descriptor %d refused: the tunnel uses it", newfd);
@@ -151,25 +160,24 @@ static int dup_onto(int oldfd, int newfd, int flags, bool is_dup3)
 
 SHIM_EXPORT int dup2(int oldfd, int newfd)
 {
-	if (!real.close)
-		shim_real_init();
+	if (!shim_enter_fd())
+		return real.dup2(oldfd, newfd);
 	return dup_onto(oldfd, newfd, 0, false);
 }
 
 SHIM_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
-	if (!real.close)
-		shim_real_init();
+	if (!shim_enter_fd())
+		return real.dup3(oldfd, newfd, flags);
 	return dup_onto(oldfd, newfd, flags, true);
 }
 
+/* The body of the fcntl entry points below. */
 static int fcntl_common(int fd, int cmd, void *arg)
 {
 	int nfd;
 
-	if (!real.close)
-		shim_real_init();
-	if (shim_internal || (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC))
+	if (!shim_enter_fd() || (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC))
 		return real.fcntl(fd, cmd, arg);
 	if (is_internal(fd))
 		return errno = EBADF, -1;

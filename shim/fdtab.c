@@ -2,9 +2,11 @@
 /* What the shim knows about each descriptor: a two-level table indexed by fd, so a
  * call on a descriptor the shim does not care about costs two loads. Entries are
  * never freed (a closed fd's entry is cleared for reuse), so lock-free readers never
- * see freed memory; writers serialise on one lock. */
+ * see freed memory; everything but an entry's kind and flags is read and written
+ * under one lock (shim.h, "Locking"). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -16,6 +18,8 @@
 #define CHUNK (1 << CHUNK_BITS)
 #define MAX_CHUNKS 1024 /* fds up to 1M */
 
+/* [tab/a]: a chunk is allocated under the lock and published with a release store,
+ * then never freed nor moved. */
 static struct shim_fd *chunks[MAX_CHUNKS];
 static pthread_mutex_t tab_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -61,7 +65,7 @@ struct shim_fd *shim_fd_peek(int fd)
 	return c ? &c[fd & (CHUNK - 1)] : NULL;
 }
 
-static int max_fd;
+static int max_fd; /* [tab/a] */
 
 int shim_fd_max(void)
 {
@@ -86,34 +90,94 @@ struct shim_fd *shim_fd_get(int fd)
 	return &c[fd & (CHUNK - 1)];
 }
 
+/* The [tab] part of an entry: from domain to the end. */
+#define TAB_PART(e) ((char *)(e) + offsetof(struct shim_fd, domain))
+#define TAB_PART_SIZE (sizeof(struct shim_fd) - offsetof(struct shim_fd, domain))
+
 void shim_fd_clear(int fd)
 {
 	struct shim_fd *e = shim_fd_peek(fd);
 
-	if (!e || e->kind == SFD_NONE)
+	if (!e || shim_fd_kind_of(e) == SFD_NONE)
 		return;
-	if (e->conn)
+	if (e->conn) {
+		e->conn->nfds--;
 		shim_conn_put(e->conn);
+	}
 	free(e->regs);
+	/* kind and flags are read without the lock: atomic stores, never the memset. */
 	__atomic_store_n(&e->kind, SFD_NONE, __ATOMIC_RELEASE);
-	memset(e, 0, sizeof(*e));
+	__atomic_store_n(&e->flags, 0, __ATOMIC_RELEASE);
+	e->gen++;
+	memset(TAB_PART(e), 0, TAB_PART_SIZE);
 }
 
 void shim_fd_copy(int oldfd, int newfd)
 {
 	struct shim_fd *o = shim_fd_peek(oldfd), *n;
+	int kind = o ? shim_fd_kind_of(o) : SFD_NONE;
 
 	shim_fd_clear(newfd);
-	if (!o || o->kind == SFD_NONE || o->kind == SFD_INTERNAL)
+	if (kind == SFD_NONE || kind == SFD_INTERNAL)
 		return;
 	n = shim_fd_get(newfd);
 	if (!n)
 		return;
-	*n = *o;
+	memcpy(TAB_PART(n), TAB_PART(o), TAB_PART_SIZE);
 	n->regs = NULL; /* epoll registrations belong to the old number */
 	n->nregs = 0;
-	if (n->conn)
-		__atomic_add_fetch(&n->conn->refs, 1, __ATOMIC_ACQ_REL);
+	if (n->conn) {
+		n->conn->nfds++;
+		shim_conn_get(n->conn);
+	}
+	__atomic_store_n(&n->flags, __atomic_load_n(&o->flags, __ATOMIC_RELAXED), __ATOMIC_RELEASE);
+	__atomic_store_n(&n->kind, kind, __ATOMIC_RELEASE);
+}
+
+bool shim_fd_read(int fd, struct shim_fd *out)
+{
+	struct shim_fd *e;
+
+	memset(out, 0, sizeof(*out));
+	shim_fd_lock();
+	e = shim_fd_peek(fd);
+	if (e)
+		*out = *e;
+	shim_fd_unlock();
+	out->conn = NULL;
+	out->regs = NULL;
+	out->nregs = 0;
+	return out->kind != SFD_NONE;
+}
+
+struct shim_fd *shim_fd_same(int fd, uint32_t gen)
+{
+	struct shim_fd *e = shim_fd_peek(fd);
+
+	return e && e->gen == gen && shim_fd_kind_of(e) != SFD_NONE ? e : NULL;
+}
+
+void shim_fd_set_flag(int fd, uint32_t gen, unsigned flag)
+{
+	struct shim_fd *e;
+
+	shim_fd_lock();
+	if ((e = shim_fd_same(fd, gen)))
+		__atomic_or_fetch(&e->flags, flag, __ATOMIC_RELEASE);
+	shim_fd_unlock();
+}
+
+struct shim_conn *shim_fd_conn(int fd)
+{
+	struct shim_fd *e;
+	struct shim_conn *c = NULL;
+
+	shim_fd_lock();
+	e = shim_fd_peek(fd);
+	if (e && shim_fd_kind_of(e) == SFD_TUNNEL && (c = e->conn))
+		shim_conn_get(c);
+	shim_fd_unlock();
+	return c;
 }
 
 struct shim_conn *shim_conn_new(int proto)
@@ -127,6 +191,11 @@ struct shim_conn *shim_conn_new(int proto)
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	return c;
+}
+
+void shim_conn_get(struct shim_conn *c)
+{
+	__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
 }
 
 void shim_conn_put(struct shim_conn *c)
@@ -191,16 +260,18 @@ bool shim_log_is_file;
 
 void shim_fd_close_internal(void)
 {
+	shim_fd_lock();
 	for (int i = 0; i < MAX_CHUNKS; i++) {
-		struct shim_fd *c = chunks[i];
+		struct shim_fd *c = __atomic_load_n(&chunks[i], __ATOMIC_ACQUIRE);
 
 		for (int j = 0; c && j < CHUNK; j++) {
 			int fd = (i << CHUNK_BITS) | j;
 
-			if (c[j].kind == SFD_INTERNAL && fd != shim_log_fd) {
+			if (shim_fd_kind_of(&c[j]) == SFD_INTERNAL && fd != shim_log_fd) {
 				real.close(fd);
 				shim_fd_clear(fd);
 			}
 		}
 	}
+	shim_fd_unlock();
 }

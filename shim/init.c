@@ -18,7 +18,17 @@
 enum shim_mode shim_mode = SHIM_OFF;
 struct wg_config shim_cfg;
 __thread int shim_internal;
-static struct ts_routes *routes;      /* every peer's AllowedIPs */
+static struct ts_routes *routes;      /* every peer's AllowedIPs; [const] after load */
+int shim_ready;
+
+/* shim_enter's first time: libc's functions and the resolver's. Two threads that race
+ * here (only possible before our constructor) store the same pointers. */
+void shim_init_tables(void)
+{
+	shim_real_init();
+	dns_libc_init();
+	__atomic_store_n(&shim_ready, 1, __ATOMIC_RELEASE);
+}
 
 /* The log goes to a descriptor of our own: daemons close fd 2 and reuse it for a
  * socket, and a log line must never end up inside a client's connection. */
@@ -69,7 +79,7 @@ __attribute__((constructor)) static void shim_load(void)
 {
 	const char *path = getenv("TUNSHIM_CONFIG");
 
-	shim_real_init();
+	shim_init_tables();
 	shim_stack_sys_init(); /* before anything logs */
 	/* glibc drops LD_PRELOAD for setuid/setcap programs; we ignore TUNSHIM_* there too. */
 	if (getauxval(AT_SECURE))

@@ -21,32 +21,54 @@
 
 static __thread uint8_t *dgram_buf;
 
-/* After EOF on a tunnelled TCP descriptor: was it a reset? Reported once. */
-static ssize_t eof_or_reset(int fd)
+/* After EOF on a tunnelled TCP connection: was it a reset? Reported once. */
+static ssize_t eof_or_reset(struct shim_conn *c)
 {
-	struct shim_fd *e = shim_fd_peek(fd);
-	struct shim_conn *c = e && e->kind == SFD_TUNNEL ? e->conn : NULL;
+	bool reset;
 
-	if (c && c->proto == IPPROTO_TCP &&
-	    __atomic_load_n(&c->end_error, __ATOMIC_ACQUIRE) == ECONNRESET &&
-	    !__atomic_exchange_n(&c->reset_reported, true, __ATOMIC_ACQ_REL))
-		return errno = ECONNRESET, -1;
-	return 0;
+	if (c->proto != IPPROTO_TCP)
+		return 0;
+	pthread_mutex_lock(&c->mu);
+	reset = c->end_error == ECONNRESET && !c->reset_reported;
+	if (reset)
+		c->reset_reported = true;
+	pthread_mutex_unlock(&c->mu);
+	return reset ? (errno = ECONNRESET, -1) : 0;
 }
 
 /* Before a write: a reset the application has not been told of yet, or (UDP) a
  * datagram no UDP socket could send; the SEQPACKET pair underneath would take it. */
 bool shim_send_refused(int fd, size_t len)
 {
-	struct shim_conn *c;
+	struct shim_conn *c = shim_tunnel_conn(fd);
+	bool refused;
 
-	if (shim_internal || !(c = shim_tunnel_conn(fd)))
+	if (!c)
 		return false;
 	if (c->proto == IPPROTO_UDP && len > TS_UDP_PAYLOAD_MAX) {
 		errno = EMSGSIZE;
-		return true;
+		refused = true;
+	} else {
+		refused = eof_or_reset(c) < 0;
 	}
-	return eof_or_reset(fd) < 0;
+	shim_conn_put(c);
+	return refused;
+}
+
+/* What a receive on a tunnelled descriptor gave, as the application sees it: EOF may
+ * be a reset; the source is the tunnel peer (the kernel said nothing: the stack's end
+ * has no name), so the caller's size counts. Drops the caller's reference to c. */
+static ssize_t tunnel_received(int fd, struct shim_conn *c, ssize_t n, size_t len,
+			       struct sockaddr *addr, socklen_t *alen, socklen_t cap)
+{
+	if (n == 0 && len > 0) {
+		n = eof_or_reset(c);
+	} else if (n >= 0 && addr && alen) {
+		*alen = cap;
+		getpeername(fd, addr, alen);
+	}
+	shim_conn_put(c);
+	return n;
 }
 
 static size_t iov_len(const struct iovec *iov, size_t n)
@@ -63,11 +85,10 @@ size_t shim_iov_len(const struct iovec *iov, size_t n)
 	return iov_len(iov, n);
 }
 
+/* Lock-free: asked on every receive of every inet socket. */
 static bool wants_strip(int fd)
 {
-	struct shim_fd *e = shim_fd_peek(fd);
-
-	return e && e->kind == SFD_INET && e->udp_tunnel && !shim_internal;
+	return shim_fd_kind(fd) == SFD_INET && (shim_fd_flags(fd) & SFDF_UDP_TUNNEL);
 }
 
 static bool from_relay(const struct sockaddr_storage *src, const uint8_t *buf, size_t len)
@@ -75,7 +96,7 @@ static bool from_relay(const struct sockaddr_storage *src, const uint8_t *buf, s
 	const struct shim_relay *r = src->ss_family == AF_INET ? &shim_relay4 : &shim_relay6;
 	socklen_t alen = ts_sa_len(src);
 
-	return r->ready && len >= sizeof(struct ts_udp_frame) &&
+	return __atomic_load_n(&r->ready, __ATOMIC_ACQUIRE) && len >= sizeof(struct ts_udp_frame) &&
 	       memcmp(src, &r->addr, alen) == 0 && sodium_memcmp(buf, r->token, 8) == 0;
 }
 
@@ -108,7 +129,7 @@ static ssize_t strip_recvmsg(int fd, struct msghdr *m, int flags)
 	const uint8_t *payload;
 	ssize_t n;
 	size_t plen, got;
-	struct shim_fd *e = shim_fd_peek(fd);
+	struct shim_fd e;
 	socklen_t cap = m->msg_namelen;
 
 	if (!dgram_buf && !(dgram_buf = malloc(DGRAM_MAX)))
@@ -123,7 +144,9 @@ static ssize_t strip_recvmsg(int fd, struct msghdr *m, int flags)
 	payload = dgram_buf;
 	plen = (size_t)n;
 	if (from_relay(&src, dgram_buf, plen)) {
-		frame_source((const struct ts_udp_frame *)dgram_buf, e ? e->domain : AF_INET, &tsrc);
+		shim_fd_read(fd, &e);
+		frame_source((const struct ts_udp_frame *)dgram_buf, e.domain ? e.domain : AF_INET,
+			     &tsrc);
 		src = tsrc;
 		in.msg_namelen = ts_sa_len(&src);
 		payload += sizeof(struct ts_udp_frame);
@@ -143,60 +166,54 @@ static ssize_t strip_recvmsg(int fd, struct msghdr *m, int flags)
 SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 {
 	socklen_t cap = m ? m->msg_namelen : 0;
+	struct shim_conn *c;
 	ssize_t n;
 
-	if (!real.close)
-		shim_real_init();
-	shim_tunnel_conn(fd);
+	if (!shim_enter())
+		return real.recvmsg(fd, m, flags);
 	if (wants_strip(fd))
 		return strip_recvmsg(fd, m, flags);
+	c = shim_tunnel_conn(fd);
 	n = real.recvmsg(fd, m, flags);
-	if (shim_fd_kind(fd) != SFD_TUNNEL) {
-		if (n >= 0 && m->msg_name) /* dns_redirect.c */
-			shim_dns_unredirect(fd, m->msg_name, cap, &m->msg_namelen);
-		return n;
-	}
-	if (n == 0)
-		return eof_or_reset(fd);
-	/* A unix socket underneath: report the tunnel peer as the source. The kernel
-	 * set msg_namelen to 0 (the stack's end has no name): the caller's size counts. */
-	if (n > 0 && m->msg_name && cap) {
-		m->msg_namelen = cap;
-		getpeername(fd, m->msg_name, &m->msg_namelen);
-	}
+	/* Here 0 is always the end (the buffers' size is not looked at), and a name is
+	 * written only where there is room for one. */
+	if (c)
+		return tunnel_received(fd, c, n, 1, cap ? m->msg_name : NULL, &m->msg_namelen, cap);
+	if (n >= 0 && m->msg_name) /* dns_redirect.c */
+		shim_dns_unredirect(fd, m->msg_name, cap, &m->msg_namelen);
+	return n;
+}
+
+static ssize_t strip_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
+			      socklen_t *alen)
+{
+	struct iovec v = { buf, len };
+	struct msghdr m = { .msg_name = addr, .msg_namelen = alen ? *alen : 0,
+			    .msg_iov = &v, .msg_iovlen = 1 };
+	ssize_t n = strip_recvmsg(fd, &m, flags);
+
+	if (n >= 0 && alen)
+		*alen = m.msg_namelen;
 	return n;
 }
 
 SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
 			     socklen_t *alen)
 {
+	socklen_t cap = alen ? *alen : 0;
+	struct shim_conn *c;
 	ssize_t n;
 
-	if (!real.close)
-		shim_real_init();
-	shim_tunnel_conn(fd);
-	if (wants_strip(fd)) {
-		struct iovec v = { buf, len };
-		struct msghdr m = { .msg_name = addr, .msg_namelen = alen ? *alen : 0,
-				    .msg_iov = &v, .msg_iovlen = 1 };
-
-		n = strip_recvmsg(fd, &m, flags);
-		if (n >= 0 && alen)
-			*alen = m.msg_namelen;
-		return n;
-	}
-	socklen_t cap = alen ? *alen : 0;
-
+	if (!shim_enter())
+		return real.recvfrom(fd, buf, len, flags, addr, alen);
+	if (wants_strip(fd))
+		return strip_recvfrom(fd, buf, len, flags, addr, alen);
+	c = shim_tunnel_conn(fd);
 	n = real.recvfrom(fd, buf, len, flags, addr, alen);
-	if (n == 0 && len > 0 && shim_fd_kind(fd) == SFD_TUNNEL)
-		return eof_or_reset(fd);
-	/* A tunnelled descriptor is a unix socket: report the tunnel peer as the source. */
-	if (n >= 0 && addr && alen && shim_fd_kind(fd) == SFD_TUNNEL) {
-		*alen = cap;
-		getpeername(fd, addr, alen);
-	} else if (n >= 0 && addr && alen) {
+	if (c)
+		return tunnel_received(fd, c, n, len, addr, alen, cap);
+	if (n >= 0 && addr && alen)
 		shim_dns_unredirect(fd, addr, cap, alen); /* dns_redirect.c */
-	}
 	return n;
 }
 
@@ -207,17 +224,16 @@ SHIM_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 
 SHIM_EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
+	struct shim_conn *c;
 	ssize_t n;
 
-	if (!real.close)
-		shim_real_init();
-	shim_tunnel_conn(fd);
+	if (!shim_enter())
+		return real.read(fd, buf, len);
 	if (wants_strip(fd))
 		return recvfrom(fd, buf, len, 0, NULL, NULL);
+	c = shim_tunnel_conn(fd);
 	n = real.read(fd, buf, len);
-	if (n == 0 && len > 0 && shim_fd_kind(fd) == SFD_TUNNEL)
-		return eof_or_reset(fd);
-	return n;
+	return c ? tunnel_received(fd, c, n, len, NULL, NULL, 0) : n;
 }
 
 SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
@@ -225,9 +241,7 @@ SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fla
 {
 	unsigned int i;
 
-	if (!real.close)
-		shim_real_init();
-	if (!wants_strip(fd))
+	if (!shim_enter() || !wants_strip(fd))
 		return real.recvmmsg(fd, vec, vlen, flags, timeout);
 	/* Rare enough to do one at a time; only the first waits. */
 	for (i = 0; i < vlen; i++) {
@@ -273,8 +287,8 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	if (!real.close)
-		shim_real_init();
+	if (!shim_enter())
+		return real.ioctl(fd, req, arg);
 	if (req == FIONREAD && arg && wants_strip(fd)) {
 		struct iovec v = { NULL, 0 };
 		struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1 };
@@ -288,8 +302,8 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 
 SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
-	if (!real.close)
-		shim_real_init();
+	if (!shim_enter())
+		return real.write(fd, buf, len);
 	if (shim_send_refused(fd, len))
 		return -1;
 	return real.write(fd, buf, len);
@@ -297,8 +311,8 @@ SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 
 SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
 {
-	if (!real.close)
-		shim_real_init();
+	if (!shim_enter())
+		return real.writev(fd, iov, n);
 	if (shim_send_refused(fd, n > 0 ? iov_len(iov, (size_t)n) : 0))
 		return -1;
 	return real.writev(fd, iov, n);

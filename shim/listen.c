@@ -56,6 +56,7 @@ int shim_bind_loopback(int fd, struct shim_fd *e)
 {
 	struct sockaddr_storage lo;
 	socklen_t len = sizeof(lo);
+	struct shim_fd *t;
 
 	loopback(e->domain, port_of(&e->bound), &lo);
 	if (real.bind(fd, (struct sockaddr *)&lo, ts_sa_len(&lo)) < 0) {
@@ -67,12 +68,18 @@ int shim_bind_loopback(int fd, struct shim_fd *e)
 		return -1;
 	set_port(&e->bound, port_of(&lo));
 	e->loopback_bound = true;
+	shim_fd_lock();
+	if ((t = shim_fd_same(fd, e->gen))) {
+		t->bound = e->bound;
+		t->loopback_bound = true;
+	}
+	shim_fd_unlock();
 	return 0;
 }
 
 /* Where the stack forwards tunnel connections for this listener, or false when the
  * listener is not reachable from the tunnel (bound to some host address). */
-static bool forward_address(int fd, struct shim_fd *e, struct sockaddr_storage *fwd)
+static bool forward_address(int fd, const struct shim_fd *e, struct sockaddr_storage *fwd)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -88,7 +95,7 @@ static bool forward_address(int fd, struct shim_fd *e, struct sockaddr_storage *
 	return true;
 }
 
-static int tunnel_family(int fd, struct shim_fd *e)
+static int tunnel_family(int fd, const struct shim_fd *e)
 {
 	int v6only = 0;
 	socklen_t l = sizeof(v6only);
@@ -101,32 +108,48 @@ static int tunnel_family(int fd, struct shim_fd *e)
 	return v6only ? AF_INET6 : AF_UNSPEC;
 }
 
+/* The table entry learns its tunnel port, unless fd was closed meanwhile: then the
+ * port closes again. */
+static void note_listening(int fd, struct shim_fd *e, uint64_t id,
+			   const struct sockaddr_storage *fwd)
+{
+	struct shim_fd *t;
+
+	e->listen_id = id;
+	e->listen_fwd = *fwd;
+	shim_fd_lock();
+	if ((t = shim_fd_same(fd, e->gen))) {
+		t->listen_id = id;
+		t->listen_fwd = *fwd;
+	}
+	shim_fd_unlock();
+	if (!t)
+		shim_unlisten(e);
+}
+
 SHIM_EXPORT int listen(int fd, int backlog)
 {
-	struct shim_fd *e;
+	struct shim_fd e;
 	struct sockaddr_storage fwd;
 	struct ts_stack *st;
 	uint64_t id;
 	int rc;
 
-	if (!real.close)
-		shim_real_init();
-	e = shim_bypass() ? NULL : shim_fd_peek(fd);
-	if (!e || e->kind != SFD_INET || e->type != SOCK_STREAM || shim_mode != SHIM_ON)
+	if (!shim_enter() || shim_mode != SHIM_ON || !shim_fd_read(fd, &e) ||
+	    e.kind != SFD_INET || e.type != SOCK_STREAM)
 		return real.listen(fd, backlog);
-	if (e->is_bound && !e->loopback_bound && shim_bind_loopback(fd, e) < 0)
+	if (e.is_bound && !e.loopback_bound && shim_bind_loopback(fd, &e) < 0)
 		return -1;
-	if ((rc = real.listen(fd, backlog)) < 0 || !forward_address(fd, e, &fwd))
+	if ((rc = real.listen(fd, backlog)) < 0 || !forward_address(fd, &e, &fwd))
 		return rc;
 	if (!(st = shim_tunnel()))
 		return 0; /* host clients still work; the reason was logged */
-	rc = ts_listen(st, tunnel_family(fd, e), port_of(&fwd), &fwd, &id);
+	rc = ts_listen(st, tunnel_family(fd, &e), port_of(&fwd), &fwd, &id);
 	if (rc < 0) {
 		ts_warn("port %u: tunnel clients cannot connect: %s", port_of(&fwd), strerror(-rc));
 		return 0;
 	}
-	e->listen_id = id;
-	e->listen_fwd = fwd;
+	note_listening(fd, &e, id, &fwd);
 	ts_dbg("fd %d: listening in the tunnel on port %u", fd, port_of(&fwd));
 	return 0;
 }
@@ -139,44 +162,47 @@ static bool is_loopback(const struct sockaddr_storage *ss)
 	return a && (ss->ss_family == AF_INET ? a[0] == 127 : memcmp(a, lo6, 16) == 0);
 }
 
-/* The accepted descriptor becomes the claimed tunnel connection: same number, the
- * flags accept4 was asked for, the connection's state in the table. */
-static int take_in(int nfd, const struct shim_fd *l, const struct ts_claim *cl,
-		   struct shim_conn *c, int flags)
+/* The claimed connection's state, under its lock: the stack may already be ending it. */
+static void claimed(struct shim_conn *c, const struct ts_claim *cl)
 {
-	struct shim_fd *e;
-
-	c->domain = l->domain;
-	c->remote = cl->remote;
+	pthread_mutex_lock(&c->mu);
 	c->local = cl->local;
-	shim_map_to_domain(&c->remote, c->domain);
 	shim_map_to_domain(&c->local, c->domain);
 	c->id = cl->id;
-	c->state = cl->alive ? CONN_CONNECTED : CONN_CLOSED;
-	c->started = c->done = c->connect_reported = true;
+	if (!cl->alive)
+		c->state = CONN_CLOSED;
+	c->done = c->connect_reported = true;
+	__atomic_store_n(&c->started, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* The accepted descriptor becomes the claimed tunnel connection: same number, the
+ * flags accept4 was asked for, the connection in the table (which takes over our
+ * first reference). The dup3 happens under the table lock, as connect's swap does. */
+static int take_in(int nfd, const struct ts_claim *cl, struct shim_conn *c, int flags)
+{
+	struct shim_fd *e;
+	int err = 0;
+
 	real.fcntl(cl->fd, F_SETFL, (flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0);
-	if (real.dup3(cl->fd, nfd, (flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0) < 0)
-		return -1;
-	shim_release_fd(cl->fd);
 	shim_fd_lock();
 	shim_fd_clear(nfd);
 	e = shim_fd_get(nfd);
-	if (e) {
-		e->domain = l->domain;
-		e->type = SOCK_STREAM;
-		e->protocol = IPPROTO_TCP;
-		e->conn = c;
-		__atomic_store_n(&e->kind, SFD_TUNNEL, __ATOMIC_RELEASE);
-	}
-	shim_fd_unlock();
 	if (!e)
-		shim_conn_put(c);
-	return 0;
+		err = ENOMEM;
+	else if (real.dup3(cl->fd, nfd, (flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+		err = errno;
+	else
+		shim_fd_become_tunnel(e, c);
+	shim_fd_unlock();
+	shim_release_fd(cl->fd);
+	return err ? (errno = err, -1) : 0;
 }
 
 /* A loopback connection on a listener with a tunnel port may be the stack's doorbell
  * (stack.h, ts_inbound_claim): the tunnel connection behind it takes its place.
- * Anything else (a host client, another user posing as the stack) stays as it is. */
+ * Anything else (a host client, another user posing as the stack) stays as it is.
+ * l is a copy of the listener's entry. */
 static bool claim(int nfd, const struct shim_fd *l, int flags)
 {
 	struct sockaddr_storage from, to;
@@ -184,7 +210,6 @@ static bool claim(int nfd, const struct shim_fd *l, int flags)
 	struct ts_claim cl;
 	struct shim_conn *c;
 	struct ts_stack *st;
-	int rc;
 
 	if (real.getpeername(nfd, (struct sockaddr *)&from, &fl) < 0 ||
 	    real.getsockname(nfd, (struct sockaddr *)&to, &tl) < 0)
@@ -193,60 +218,60 @@ static bool claim(int nfd, const struct shim_fd *l, int flags)
 	ts_sa_unmap(&to);
 	if (!is_loopback(&from) || !(st = shim_tunnel()) || !(c = shim_conn_new(IPPROTO_TCP)))
 		return false;
+	c->domain = l->domain;
+	c->state = CONN_CONNECTED;
 	/* The stack's reference, taken before it can end the connection; dropped in
 	 * the ended callback, or here when none will come. */
-	__atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
-	rc = ts_inbound_claim(st, &from, &to, &shim_conn_ops, c, &cl);
-	if (rc < 0 || !cl.alive)
+	shim_conn_get(c);
+	if (ts_inbound_claim(st, &from, &to, &shim_conn_ops, c, &cl) < 0) {
 		shim_conn_put(c);
-	if (rc < 0) {
 		shim_conn_put(c);
 		return false;
 	}
-	if (take_in(nfd, l, &cl, c, flags) < 0) {
+	c->remote = cl.remote;
+	shim_map_to_domain(&c->remote, c->domain);
+	claimed(c, &cl);
+	if (!cl.alive)
+		shim_conn_put(c);
+	if (take_in(nfd, &cl, c, flags) < 0) {
 		ts_warn("fd %d: cannot take the tunnel connection in: %s", nfd, strerror(errno));
-		shim_release_fd(cl.fd);
 		shim_conn_put(c);
 		return false;
 	}
+	ts_dbg("fd %d: a tunnel client on port %u", nfd, ntohs(ts_sa_port(&l->listen_fwd)));
 	return true;
 }
 
 static int accepted(int lfd, int nfd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
-	struct shim_fd *e = shim_fd_peek(lfd);
 	struct shim_fd l;
+	struct shim_conn *c;
 
-	if (nfd < 0 || !e || !e->listen_id)
+	if (nfd < 0 || shim_fd_kind(lfd) != SFD_INET || !shim_fd_read(lfd, &l) || !l.listen_id ||
+	    !claim(nfd, &l, flags))
 		return nfd;
-	l = *e;
-	if (!claim(nfd, &l, flags))
-		return nfd;
-	ts_dbg("fd %d: a tunnel client on port %u", nfd, ntohs(ts_sa_port(&l.listen_fwd)));
-	if (addr && alen) {
-		struct shim_conn *c = shim_tunnel_conn(nfd);
-
-		if (c)
-			shim_copy_addr(&c->remote, addr, alen);
+	if (addr && alen && (c = shim_fd_conn(nfd))) {
+		shim_copy_addr(&c->remote, addr, alen);
+		shim_conn_put(c);
 	}
 	return nfd;
 }
 
 SHIM_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *alen)
 {
-	if (!real.close)
-		shim_real_init();
+	if (!shim_enter())
+		return real.accept(fd, addr, alen);
 	return accepted(fd, real.accept(fd, addr, alen), addr, alen, 0);
 }
 
 SHIM_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
-	if (!real.close)
-		shim_real_init();
+	if (!shim_enter())
+		return real.accept4(fd, addr, alen, flags);
 	return accepted(fd, real.accept4(fd, addr, alen, flags), addr, alen, flags);
 }
 
-/* The application closed its listener: the tunnel port closes too. */
+/* The application closed its listener: the tunnel port closes too. e is a copy. */
 void shim_unlisten(struct shim_fd *e)
 {
 	struct ts_stack *st = shim_tunnel_if_running();

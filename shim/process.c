@@ -20,9 +20,7 @@ static void continuation_setup(void)
 	unsigned lo = 0;
 
 	for (unsigned fd = 0; fd < (1u << 20); fd++) {
-		struct shim_fd *e = shim_fd_peek((int)fd);
-
-		if (!e || e->kind != SFD_INTERNAL)
+		if (shim_fd_kind((int)fd) != SFD_INTERNAL)
 			continue;
 		if (fd > lo)
 			real.close_range(lo, fd - 1, 0);
@@ -70,9 +68,7 @@ __attribute__((destructor)) static void shim_unload(void)
 
 SHIM_EXPORT void _exit(int status)
 {
-	if (!real.close)
-		shim_real_init();
-	if (shim_mode == SHIM_ON && !shim_internal)
+	if (shim_enter() && shim_mode == SHIM_ON)
 		shim_leave("_exit");
 	real._exit(status);
 	__builtin_unreachable();
@@ -86,7 +82,7 @@ SHIM_EXPORT void _Exit(int status)
 
 static bool before_exec(void)
 {
-	return shim_mode == SHIM_ON && !shim_internal && shim_leave("exec");
+	return shim_mode == SHIM_ON && shim_leave("exec");
 }
 
 /* The exec failed after the stack went to a continuation: this process keeps running
@@ -106,11 +102,8 @@ static int after_exec(bool detached, int rc)
 #define EXEC_ENTRY(name, params, args)					\
 SHIM_EXPORT int name params						\
 {									\
-	bool d;								\
+	bool d = shim_enter() && before_exec();				\
 									\
-	if (!real.close)						\
-		shim_real_init();					\
-	d = before_exec();						\
 	return after_exec(d, real.name args);				\
 }
 

@@ -17,6 +17,46 @@
 
 #define SHIM_EXPORT __attribute__((visibility("default")))
 
+/*
+ * ---- Locking: who guards what ----
+ *
+ * Application threads call in at once, on shared descriptors, while the stack thread
+ * runs the callbacks of their connections. What they share is the descriptor table
+ * (struct shim_fd, fdtab.c), the tunnelled connections (struct shim_conn) and a few
+ * globals. Every field is marked with its rule:
+ *
+ *   [tab]    the table lock (shim_fd_lock): held to read and to write it.
+ *   [tab/a]  written with the table lock held, by __atomic stores; read without the
+ *            lock only by __atomic loads (the one cheap test every call makes).
+ *   [mu]     the connection's own c->mu: held to read and to write it.
+ *   [mu/a]   written with c->mu held, by __atomic stores; read without it by
+ *            __atomic loads.
+ *   [a]      __atomic operations only.
+ *   [const]  set before the object is published (put in the table, handed to the
+ *            stack) and never changed: read freely by whoever holds a reference.
+ *
+ * Table entries are never freed, so a pointer from shim_fd_peek() is always safe to
+ * load [tab/a] fields from; anything else in an entry is read with the lock held or
+ * from a copy taken under it (shim_fd_read). Work done on a copy is written back only
+ * if the entry still describes the same descriptor (shim_fd_same: its gen has not
+ * moved, so no close came between).
+ *
+ * A connection lives while it has references (refs): one per table entry pointing at
+ * it, one for the stack from ts_bridge_open until its ended callback, and one per call
+ * that is using it. A pointer read from an entry is used only with the table lock held
+ * or after taking a reference under it (shim_fd_conn, shim_tunnel_conn); it is dropped
+ * with shim_conn_put.
+ *
+ * The table lock and a connection's mu are never held together. Neither is held across
+ * a call into the stack (shim_tunnel, ts_*: they wait for the stack thread, which takes
+ * both locks) nor across a call that can block; only short, non-blocking syscalls run
+ * under them.
+ *
+ * Globals: shim_mode, shim_cfg and the routes are [const] once the constructor has run
+ * (before main, before any thread of the program's); the relays are below; tunnel.c
+ * and fdtab.c keep their own statics and say how.
+ */
+
 /* ---- real.c: libc's own functions, resolved with dlsym(RTLD_NEXT) ---- */
 struct shim_real {
 	int (*socket)(int, int, int);
@@ -73,8 +113,8 @@ enum shim_mode {
 	SHIM_ON,         /* a usable config */
 	SHIM_FAIL_CLOSED /* TUNSHIM_CONFIG set but unusable: refuse non-loopback traffic */
 };
-extern enum shim_mode shim_mode;
-extern struct wg_config shim_cfg;
+extern enum shim_mode shim_mode;       /* [const] after the constructor */
+extern struct wg_config shim_cfg;      /* [const] after the constructor */
 
 enum shim_route { ROUTE_PASS, ROUTE_TUNNEL, ROUTE_BLOCK };
 /* Where a connect/sendto to addr goes. out gets the destination with IPv4-mapped
@@ -90,9 +130,51 @@ bool shim_is_tunnel_address(const struct sockaddr_storage *a);
 
 /* A thread inside the shim or the stack calls libc directly. */
 extern __thread int shim_internal;
-static inline bool shim_bypass(void)
+
+/*
+ * ---- The entry idiom ----
+ *
+ * Every interposed entry point (SHIM_EXPORT) starts with shim_enter(), or with
+ * shim_enter_fd() for the calls that end or number descriptors, or forwards at once to
+ * an entry point that does (send to sendto, recv to recvfrom, the __*_chk forms, the
+ * execl forms, closefrom, _Exit, sendmmsg):
+ *
+ *	if (!shim_enter())
+ *		return real.connect(fd, addr, len);
+ *
+ * Both resolve libc's functions on first use (libc's and the resolver's tables: an
+ * interposed call can come before our constructor, from another library's) and say
+ * whether the call is the shim's to look at. shim_enter() says no on the library's own
+ * threads and in its nested calls to libc (shim_internal), and when no tunnel is
+ * configured (SHIM_OFF: no TUNSHIM_CONFIG, or secure execution): the call then goes
+ * straight to libc. SHIM_FAIL_CLOSED (TUNSHIM_CONFIG set but unusable) is the shim's
+ * business: that is what refuses non-loopback traffic.
+ *
+ * shim_enter_fd() (close, close_range, dup, dup2, dup3, fcntl's F_DUPFD) says no only
+ * on the library's own threads: the library has descriptors of its own in every mode
+ * (the log's is made at load), and the application may not close, replace or copy
+ * them (EBADF, as if they were not open). close on the library's own threads still
+ * forgets the descriptor's entry.
+ */
+extern int shim_ready; /* [a] the tables of libc functions are resolved */
+void shim_init_tables(void);
+
+static inline void shim_resolve(void)
 {
-	return shim_mode == SHIM_OFF || shim_internal;
+	if (__builtin_expect(!__atomic_load_n(&shim_ready, __ATOMIC_ACQUIRE), 0))
+		shim_init_tables();
+}
+
+static inline bool shim_enter(void)
+{
+	shim_resolve();
+	return !shim_internal && shim_mode != SHIM_OFF;
+}
+
+static inline bool shim_enter_fd(void)
+{
+	shim_resolve();
+	return !shim_internal;
 }
 
 /* ---- fdtab.c: what the shim knows about each descriptor ---- */
@@ -109,27 +191,44 @@ struct shim_epoll_reg {
 };
 
 /* A tunnelled connection, shared by every descriptor that refers to it (dup, fork)
- * and by the stack's callbacks; freed when the last reference goes. */
+ * and by the stack's callbacks; freed when the last reference goes. c->mu also
+ * orders the stack's callbacks (connect.c) against the application's threads; cv is
+ * broadcast, with mu held, whenever started, done or ended becomes true. */
 struct shim_conn {
-	int refs;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int proto;                        /* IPPROTO_TCP / IPPROTO_UDP */
-	int domain;                       /* the application socket's family */
-	int state;                        /* CONN_* */
-	int so_error;                     /* pending, for SO_ERROR (cleared on read) */
-	int end_error;                    /* why the bridge ended (ECONNRESET ...) */
-	bool started, done, ended, reset_reported, connect_reported;
-	bool named, touched;              /* shim_touch's work done */
-	int restore_sndbuf;               /* to give back after a non-blocking connect */
-	struct sockaddr_storage local, remote;
-	uint64_t id;
-	bool nodelay, keepalive, linger0;
+	int refs;                         /* [a] see "Locking" above */
+	int nfds;                         /* [tab] table entries that point here */
+	pthread_mutex_t mu;               /* [const] */
+	pthread_cond_t cv;                /* [const] */
+	int proto;                        /* [const] IPPROTO_TCP / IPPROTO_UDP */
+	int domain;                       /* [const] the application socket's family */
+	struct sockaddr_storage remote;   /* [const] the tunnel destination */
+	int state;                        /* [mu] CONN_* */
+	int so_error;                     /* [mu] pending, for SO_ERROR (cleared on read) */
+	int end_error;                    /* [mu] why the bridge ended (ECONNRESET ...) */
+	bool done, ended;                 /* [mu] the stack's done / ended callbacks ran */
+	bool started;                     /* [mu/a] its started callback ran: local, id set */
+	bool reset_reported;              /* [mu] the reset was read as ECONNRESET once */
+	bool connect_reported;            /* [mu] a connect call returned the outcome */
+	bool named;                       /* [mu] the abstract name is bound */
+	bool touched;                     /* [mu/a] shim_touch has nothing left to do */
+	int restore_sndbuf;               /* [mu] to give back after a non-blocking connect */
+	struct sockaddr_storage local;    /* [mu] set by the started callback */
+	uint64_t id;                      /* [mu] the stack's name for it, set with local */
+	bool nodelay, keepalive;          /* [tab] set after connect, for getsockopt */
 };
 enum { CONN_CONNECTING = 1, CONN_CONNECTED, CONN_FAILED, CONN_CLOSED };
 
+/* Flags of an entry that the receive path tests without the lock. */
+enum {
+	SFDF_UDP_TUNNEL = 1 << 0, /* SFD_INET UDP that talks to the tunnel through the relay */
+	SFDF_DNS_SHOWN = 1 << 1,  /* dns_shown holds what a redirected program addressed */
+};
+
 struct shim_fd {
-	int kind;
+	int kind;                         /* [tab/a] SFD_*: shim_fd_kind(), shim_fd_kind_of() */
+	unsigned flags;                   /* [tab/a] SFDF_*: shim_fd_flags() */
+	uint32_t gen;                     /* [tab] moves at each clear (and survives it) */
+	/* Everything from here on is [tab], and zero after a clear. */
 	int domain, type, protocol;       /* type without SOCK_NONBLOCK/CLOEXEC */
 	struct sockaddr_storage bound;    /* bind() on a tunnel address or before a tunnel connect */
 	bool is_bound;
@@ -137,8 +236,7 @@ struct shim_fd {
 	int keepidle, keepintvl, keepcnt;
 	struct shim_epoll_reg *regs;      /* epoll sets it joined before the swap */
 	int nregs;
-	struct shim_conn *conn;           /* SFD_TUNNEL */
-	bool udp_tunnel;                  /* SFD_INET UDP that sent into the tunnel */
+	struct shim_conn *conn;           /* SFD_TUNNEL: a reference, counted in conn->nfds */
 	bool loopback_bound;              /* bound to a tunnel address: kernel binding on lo */
 	uint64_t listen_id;               /* listening in the tunnel too */
 	struct sockaddr_storage listen_fwd; /* its kernel listener, where tunnel clients go */
@@ -147,7 +245,8 @@ struct shim_fd {
 	struct sockaddr_in6 dns_shown;
 };
 
-/* The entry for fd, or NULL; never allocates (a cheap lookup on every call). */
+/* The entry for fd, or NULL; never allocates (a cheap lookup on every call). Only its
+ * [tab/a] fields may be read without the lock. */
 struct shim_fd *shim_fd_peek(int fd);
 /* The entry for fd, allocated when needed; the table lock must be held. */
 struct shim_fd *shim_fd_get(int fd);
@@ -158,15 +257,42 @@ void shim_fd_unlock(void);
 void shim_fd_clear(int fd);
 /* newfd now refers to what oldfd refers to (dup). Lock held. */
 void shim_fd_copy(int oldfd, int newfd);
+/* A copy of fd's entry taken under the lock, without its conn and regs (which the
+ * copy does not own); all zero but gen when fd has none. True if fd is in the table
+ * (kind other than SFD_NONE). */
+bool shim_fd_read(int fd, struct shim_fd *out);
+/* Lock held: fd's entry if it still describes the descriptor a copy with this gen was
+ * taken of, else NULL (closed since: the copy's work is not the new one's). */
+struct shim_fd *shim_fd_same(int fd, uint32_t gen);
+/* Sets flag (SFDF_*) on fd's entry if it is still the one of gen. */
+void shim_fd_set_flag(int fd, uint32_t gen, unsigned flag);
+
+static inline int shim_fd_kind_of(const struct shim_fd *e)
+{
+	return __atomic_load_n(&e->kind, __ATOMIC_ACQUIRE);
+}
+
 static inline int shim_fd_kind(int fd)
 {
 	struct shim_fd *e = shim_fd_peek(fd);
 
-	return e ? __atomic_load_n(&e->kind, __ATOMIC_ACQUIRE) : SFD_NONE;
+	return e ? shim_fd_kind_of(e) : SFD_NONE;
+}
+
+static inline unsigned shim_fd_flags(int fd)
+{
+	struct shim_fd *e = shim_fd_peek(fd);
+
+	return e ? __atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) : 0;
 }
 
 struct shim_conn *shim_conn_new(int proto);
+/* Takes a reference (the caller already holds one, or the table lock). */
+void shim_conn_get(struct shim_conn *c);
 void shim_conn_put(struct shim_conn *c);
+/* The connection behind fd with a reference for the caller, or NULL if fd is not
+ * SFD_TUNNEL. */
+struct shim_conn *shim_fd_conn(int fd);
 
 /* Moves fd to a high number, marks it internal and returns the new number. */
 int shim_adopt_fd(int fd);
@@ -201,41 +327,46 @@ bool shim_name_decode(int fd, int *proto, struct sockaddr_storage *local,
 int shim_copy_addr(const struct sockaddr_storage *ss, struct sockaddr *out, socklen_t *len);
 
 /* ---- connect.c ---- */
+/* The table entry becomes the tunnelled connection's; the table takes over the
+ * caller's first reference to c. Lock held. */
+void shim_fd_become_tunnel(struct shim_fd *e, struct shim_conn *c);
 /* The stack's callbacks for a tunnelled connection; arg is its shim_conn, and ended
  * drops the stack's reference. */
 extern const struct ts_bridge_ops shim_conn_ops;
 int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type);
 void shim_touch(int fd, struct shim_conn *c);
-/* The tunnelled connection behind fd, with shim_touch's pending work done; NULL if fd
- * is not one (cheap: one table lookup). */
+/* The tunnelled connection behind fd, with shim_touch's pending work done and a
+ * reference for the caller (shim_conn_put); NULL if fd is not one (cheap then: one
+ * lock-free test). */
 static inline struct shim_conn *shim_tunnel_conn(int fd)
 {
-	struct shim_fd *e = shim_fd_peek(fd);
 	struct shim_conn *c;
 
-	if (!e || __atomic_load_n(&e->kind, __ATOMIC_ACQUIRE) != SFD_TUNNEL || !(c = e->conn))
+	if (shim_fd_kind(fd) != SFD_TUNNEL || !(c = shim_fd_conn(fd)))
 		return NULL;
-	if (!c->touched)
+	if (!__atomic_load_n(&c->touched, __ATOMIC_ACQUIRE))
 		shim_touch(fd, c);
 	return c;
 }
 
 /* ---- udp.c, io.c: unconnected UDP through the stack's relay ---- */
+/* The stack's UDP relay for one family, asked for once (udp.c, under its lock). */
 struct shim_relay {
-	bool ready;
-	struct sockaddr_storage addr;
-	uint8_t token[8];
+	bool ready;                       /* [a] set (release) once addr and token are */
+	struct sockaddr_storage addr;     /* [const] once ready */
+	uint8_t token[8];                 /* [const] once ready */
 };
 extern struct shim_relay shim_relay4, shim_relay6;
 struct iovec;
+/* e is a copy of fd's entry (shim_fd_read); the table follows what they change. */
 ssize_t shim_udp_send_tunnel(int fd, struct shim_fd *e, const struct iovec *iov, size_t iovlen,
 			     int flags, const struct sockaddr_storage *dst);
-void shim_udp_closing(int fd, struct shim_fd *e);
+void shim_udp_closing(int fd, const struct shim_fd *e);
 int shim_udp_serve(int fd, struct shim_fd *e, int family);
 bool shim_send_refused(int fd, size_t len);
 size_t shim_iov_len(const struct iovec *iov, size_t n);
 
-/* ---- listen.c ---- */
+/* ---- listen.c: e is a copy of fd's entry (shim_fd_read); the table follows ---- */
 int shim_bind_loopback(int fd, struct shim_fd *e);
 void shim_unlisten(struct shim_fd *e);
 void shim_map_to_domain(struct sockaddr_storage *ss, int domain);

@@ -11,12 +11,11 @@
 SHIM_EXPORT int socket(int domain, int type, int protocol)
 {
 	int fd, base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	bool mine = shim_enter();
 	struct shim_fd *e;
 
-	if (!real.close)
-		shim_real_init();
 	fd = real.socket(domain, type, protocol);
-	if (fd < 0 || shim_bypass() || (domain != AF_INET && domain != AF_INET6) ||
+	if (fd < 0 || !mine || (domain != AF_INET && domain != AF_INET6) ||
 	    (base != SOCK_STREAM && base != SOCK_DGRAM))
 		return fd;
 	shim_fd_lock();
@@ -35,12 +34,12 @@ SHIM_EXPORT int socket(int domain, int type, int protocol)
 /* The socket's type, from our table or, for sockets made before we saw them, the kernel. */
 static int socket_type(int fd)
 {
-	struct shim_fd *e = shim_fd_peek(fd);
+	struct shim_fd e;
 	int type;
 	socklen_t l = sizeof(type);
 
-	if (e && (e->kind == SFD_INET || e->kind == SFD_TUNNEL))
-		return e->type;
+	if (shim_fd_read(fd, &e) && (e.kind == SFD_INET || e.kind == SFD_TUNNEL))
+		return e.type;
 	if (real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0)
 		return -1;
 	return type;
@@ -51,9 +50,7 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	struct sockaddr_storage dst, dns;
 	int type;
 
-	if (!real.close)
-		shim_real_init();
-	if (shim_bypass())
+	if (!shim_enter())
 		return real.connect(fd, addr, len);
 	/* dns_redirect.c: a query of the program's own to the host's nameserver goes to
 	 * the tunnel's DNS instead. */
@@ -91,7 +88,7 @@ static bool wildcard_with_port(const struct sockaddr_storage *a)
 }
 
 /* The tunnel families a UDP server socket takes (0: both). */
-static int udp_family(int fd, struct shim_fd *e, const struct sockaddr_storage *a)
+static int udp_family(int fd, const struct shim_fd *e, const struct sockaddr_storage *a)
 {
 	int v6only = 0;
 	socklen_t l = sizeof(v6only);
@@ -111,33 +108,34 @@ static int udp_family(int fd, struct shim_fd *e, const struct sockaddr_storage *
 SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	struct sockaddr_storage a;
-	struct shim_fd *e;
+	struct shim_fd e, *t;
 	bool tunnel;
 	int rc;
 
-	if (!real.close)
-		shim_real_init();
-	if (shim_bypass() || shim_fd_kind(fd) != SFD_INET || shim_mode != SHIM_ON)
+	if (!shim_enter() || shim_mode != SHIM_ON || !shim_fd_read(fd, &e) || e.kind != SFD_INET)
 		return real.bind(fd, addr, len);
 	memset(&a, 0, sizeof(a));
 	shim_route(addr, len, &a); /* only to normalise the address */
 	tunnel = shim_is_tunnel_address(&a);
-	e = shim_fd_peek(fd);
-	if (!tunnel && !(e->type == SOCK_DGRAM && wildcard_with_port(&a)))
+	if (!tunnel && !(e.type == SOCK_DGRAM && wildcard_with_port(&a)))
 		return real.bind(fd, addr, len);
 	if (!tunnel && (rc = real.bind(fd, addr, len)) < 0)
 		return rc;
-	shim_fd_lock();
 	if (tunnel) {
-		e->bound = a;
-		e->is_bound = true;
+		e.bound = a;
+		e.is_bound = true;
+		shim_fd_lock();
+		if ((t = shim_fd_same(fd, e.gen))) {
+			t->bound = a;
+			t->is_bound = true;
+		}
+		shim_fd_unlock();
 	}
-	shim_fd_unlock();
-	if (e->type != SOCK_DGRAM)
+	if (e.type != SOCK_DGRAM)
 		return 0;
-	if (tunnel && shim_bind_loopback(fd, e) < 0)
+	if (tunnel && shim_bind_loopback(fd, &e) < 0)
 		return -1;
-	if (shim_udp_serve(fd, e, udp_family(fd, e, &a)) < 0)
+	if (shim_udp_serve(fd, &e, udp_family(fd, &e, &a)) < 0)
 		ts_warn("UDP port: tunnel datagrams will not reach this socket (%s)", strerror(errno));
 	return 0;
 }
@@ -150,7 +148,7 @@ static void remember_reg(int epfd, int op, int fd, const struct epoll_event *ev)
 	struct shim_epoll_reg *r;
 	int i;
 
-	if (!e || e->kind != SFD_INET)
+	if (!e || shim_fd_kind_of(e) != SFD_INET)
 		return;
 	for (i = 0; i < e->nregs && e->regs[i].epfd != epfd; i++)
 		;
@@ -172,12 +170,11 @@ static void remember_reg(int epfd, int op, int fd, const struct epoll_event *ev)
 
 SHIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
+	bool mine = shim_enter();
 	int rc;
 
-	if (!real.close)
-		shim_real_init();
 	rc = real.epoll_ctl(epfd, op, fd, ev);
-	if (rc == 0 && !shim_bypass() && shim_fd_kind(fd) == SFD_INET) {
+	if (rc == 0 && mine && shim_fd_kind(fd) == SFD_INET) {
 		shim_fd_lock();
 		remember_reg(epfd, op, fd, ev);
 		shim_fd_unlock();
@@ -189,15 +186,16 @@ SHIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
  * SEQPACKET pair underneath it would end the flow, so it stays here. */
 SHIM_EXPORT int shutdown(int fd, int how)
 {
-	struct shim_fd *e;
+	struct shim_conn *c;
+	bool udp;
 
-	if (!real.close)
-		shim_real_init();
-	e = shim_bypass() ? NULL : shim_fd_peek(fd);
-	if (e && e->kind == SFD_TUNNEL && e->conn && e->conn->proto == IPPROTO_UDP) {
-		if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
-			return errno = EINVAL, -1;
-		return 0;
-	}
-	return real.shutdown(fd, how);
+	if (!shim_enter() || !(c = shim_fd_conn(fd)))
+		return real.shutdown(fd, how);
+	udp = c->proto == IPPROTO_UDP;
+	shim_conn_put(c);
+	if (!udp)
+		return real.shutdown(fd, how);
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+		return errno = EINVAL, -1;
+	return 0;
 }

@@ -10,20 +10,20 @@
 #include "log.h"
 #include "shim.h"
 
-/* The connection behind fd: from our table, or (for a descriptor that arrived through
- * exec or SCM_RIGHTS) from its abstract name. */
-static bool tunnel_identity(int fd, int *proto, struct sockaddr_storage *local,
-			    struct sockaddr_storage *remote)
+/* The connection behind fd: c from our table, or (for a descriptor that arrived
+ * through exec or SCM_RIGHTS) its abstract name. */
+static bool tunnel_identity(int fd, struct shim_conn *c, int *proto,
+			    struct sockaddr_storage *local, struct sockaddr_storage *remote)
 {
-	struct shim_fd *e = shim_fd_peek(fd);
-
-	if (e && e->kind == SFD_TUNNEL && e->conn) {
-		*proto = e->conn->proto;
-		*local = e->conn->local;
-		*remote = e->conn->remote;
+	if (c) {
+		*proto = c->proto;
+		*remote = c->remote;
+		pthread_mutex_lock(&c->mu);
+		*local = c->local;
+		pthread_mutex_unlock(&c->mu);
 		return true;
 	}
-	if (e && e->kind != SFD_NONE)
+	if (shim_fd_kind(fd) != SFD_NONE)
 		return false;
 	return shim_name_decode(fd, proto, local, remote);
 }
@@ -31,61 +31,73 @@ static bool tunnel_identity(int fd, int *proto, struct sockaddr_storage *local,
 /* What our table says of fd's names; 1 answered, 0 ask elsewhere. */
 static int table_names(int fd, struct sockaddr *addr, socklen_t *len, bool peer, int *rc)
 {
-	struct shim_fd *e = shim_fd_peek(fd);
+	struct shim_fd e;
 
-	if (!e)
+	if (shim_fd_kind(fd) != SFD_INET)
 		return 0;
+	shim_fd_read(fd, &e);
 	/* Bound to a tunnel address (kept here, or on loopback underneath). */
-	if (e->kind == SFD_INET && e->is_bound && !peer) {
-		*rc = shim_copy_addr(&e->bound, addr, len);
+	if (e.kind == SFD_INET && e.is_bound && !peer) {
+		*rc = shim_copy_addr(&e.bound, addr, len);
 		return 1;
 	}
 	return 0;
 }
 
-static int names(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
+/* A descriptor the table knows nothing of, or a tunnelled one (c, a reference). */
+static int other_names(int fd, struct shim_conn *c, struct sockaddr *addr, socklen_t *len,
+		       bool peer)
 {
-	struct sockaddr_storage local, remote;
-	int proto, rc;
 	int (*fn)(int, struct sockaddr *, socklen_t *) = peer ? real.getpeername : real.getsockname;
-	struct sockaddr_storage probe;
+	struct sockaddr_storage local, remote, probe;
 	socklen_t plen = sizeof(probe);
-	int kind;
+	int proto;
 
-	if (!real.close)
-		shim_real_init();
-	if (shim_internal || shim_mode == SHIM_OFF)
-		return fn(fd, addr, len);
-	if (table_names(fd, addr, len, peer, &rc))
-		return rc;
-	shim_tunnel_conn(fd);
-	kind = shim_fd_kind(fd);
-	if (kind == SFD_INET)
-		return fn(fd, addr, len);
-	if (kind != SFD_TUNNEL &&
-	    real.getsockname(fd, (struct sockaddr *)&probe, &plen) < 0)
+	if (!c && real.getsockname(fd, (struct sockaddr *)&probe, &plen) < 0)
 		return fn(fd, addr, len);
 	/* Only a unix socket can be a tunnelled descriptor from elsewhere (exec,
 	 * SCM_RIGHTS, an inetd-style handler's stdin): its name tells. */
-	if (kind != SFD_TUNNEL && probe.ss_family != AF_UNIX)
+	if (!c && probe.ss_family != AF_UNIX)
 		return fn(fd, addr, len);
-	if (!tunnel_identity(fd, &proto, &local, &remote))
+	if (!tunnel_identity(fd, c, &proto, &local, &remote))
 		return fn(fd, addr, len);
 	if (peer && !remote.ss_family)
 		return errno = ENOTCONN, -1;
 	return shim_copy_addr(peer ? &remote : &local, addr, len);
 }
 
+/* Called after shim_enter(). */
+static int names(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
+{
+	int (*fn)(int, struct sockaddr *, socklen_t *) = peer ? real.getpeername : real.getsockname;
+	struct shim_conn *c;
+	int rc;
+
+	if (table_names(fd, addr, len, peer, &rc))
+		return rc;
+	c = shim_tunnel_conn(fd);
+	if (!c && shim_fd_kind(fd) == SFD_INET)
+		return fn(fd, addr, len);
+	rc = other_names(fd, c, addr, len, peer);
+	if (c)
+		shim_conn_put(c);
+	return rc;
+}
 SHIM_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
+	if (!shim_enter())
+		return real.getsockname(fd, addr, len);
 	return names(fd, addr, len, false);
 }
 
 SHIM_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	socklen_t cap = len ? *len : 0;
-	int rc = names(fd, addr, len, true);
+	int rc;
 
+	if (!shim_enter())
+		return real.getpeername(fd, addr, len);
+	rc = names(fd, addr, len, true);
 	if (rc == 0) /* dns_redirect.c: the nameserver the program addressed */
 		shim_dns_unredirect(fd, addr, cap, len);
 	return rc;
@@ -100,19 +112,67 @@ static int put_int(void *val, socklen_t *len, int v)
 	return 0;
 }
 
-static int tcp_info(int fd, struct shim_conn *c, void *val, socklen_t *len)
+/* What getsockopt answers from: the connection (a reference; NULL for a descriptor
+ * that only carries our name) and what it is. */
+struct conn_view {
+	struct shim_conn *c;
+	int proto, family;
+};
+
+static struct conn_view view_of(struct shim_conn *c)
+{
+	if (!c)
+		return (struct conn_view){ NULL, IPPROTO_TCP, AF_INET };
+	return (struct conn_view){ c, c->proto, c->domain ? c->domain : c->remote.ss_family };
+}
+
+static int take_so_error(struct shim_conn *c)
+{
+	int err;
+
+	if (!c)
+		return 0;
+	pthread_mutex_lock(&c->mu);
+	err = c->so_error;
+	c->so_error = 0;
+	pthread_mutex_unlock(&c->mu);
+	return err;
+}
+
+/* TCP_NODELAY or SO_KEEPALIVE as set after the connect ([tab]). */
+static bool conn_option(struct shim_conn *c, bool keepalive)
+{
+	bool on;
+
+	if (!c)
+		return false;
+	shim_fd_lock();
+	on = keepalive ? c->keepalive : c->nodelay;
+	shim_fd_unlock();
+	return on;
+}
+
+static int tcp_info(struct shim_conn *c, void *val, socklen_t *len)
 {
 	struct ts_tcp_info ti = { .state = TCP_CLOSE };
 	struct tcp_info out;
-	struct ts_stack *st = c && c->id ? shim_tunnel() : NULL;
+	struct ts_stack *st;
+	uint64_t id = 0;
+	int state = 0;
 	socklen_t n;
 
-	(void)fd;
 	if (!val || !len)
 		return errno = EFAULT, -1;
+	if (c) {
+		pthread_mutex_lock(&c->mu);
+		id = c->id;
+		state = c->state;
+		pthread_mutex_unlock(&c->mu);
+	}
+	st = id ? shim_tunnel() : NULL;
 	if (st)
-		ts_bridge_tcp_info(st, c->id, &ti);
-	else if (c && c->state == CONN_CONNECTED)
+		ts_bridge_tcp_info(st, id, &ti);
+	else if (state == CONN_CONNECTED)
 		ti.state = TCP_ESTABLISHED;
 	memset(&out, 0, sizeof(out));
 	out.tcpi_state = (uint8_t)ti.state;
@@ -129,38 +189,31 @@ static int tcp_info(int fd, struct shim_conn *c, void *val, socklen_t *len)
 	return 0;
 }
 
-static int tunnel_getsockopt(int fd, struct shim_fd *e, int level, int name, void *val,
+static int tunnel_getsockopt(int fd, const struct conn_view *v, int level, int name, void *val,
 			     socklen_t *len)
 {
-	struct shim_conn *c = e ? e->conn : NULL;
-	int proto = c ? c->proto : IPPROTO_TCP;
-	int family = c ? (c->domain ? c->domain : c->remote.ss_family) : AF_INET;
-
 	if (level == SOL_SOCKET) {
 		switch (name) {
 		case SO_DOMAIN:
-			return put_int(val, len, family);
+			return put_int(val, len, v->family);
 		case SO_TYPE:
-			return put_int(val, len, proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM);
+			return put_int(val, len, v->proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM);
 		case SO_PROTOCOL:
-			return put_int(val, len, proto);
-		case SO_ERROR: {
-			int err = c ? __atomic_exchange_n(&c->so_error, 0, __ATOMIC_ACQ_REL) : 0;
-
-			return put_int(val, len, err);
-		}
+			return put_int(val, len, v->proto);
+		case SO_ERROR:
+			return put_int(val, len, take_so_error(v->c));
 		case SO_ACCEPTCONN:
 			return put_int(val, len, 0);
 		case SO_KEEPALIVE:
-			return put_int(val, len, c && c->keepalive);
+			return put_int(val, len, conn_option(v->c, true));
 		}
 		return real.getsockopt(fd, level, name, val, len);
 	}
-	if (level == IPPROTO_TCP && proto == IPPROTO_TCP) {
+	if (level == IPPROTO_TCP && v->proto == IPPROTO_TCP) {
 		if (name == TCP_INFO)
-			return tcp_info(fd, c, val, len);
+			return tcp_info(v->c, val, len);
 		if (name == TCP_NODELAY)
-			return put_int(val, len, c && c->nodelay);
+			return put_int(val, len, conn_option(v->c, false));
 		if (name == TCP_MAXSEG)
 			return put_int(val, len, 1380);
 		return put_int(val, len, 0);
@@ -168,35 +221,41 @@ static int tunnel_getsockopt(int fd, struct shim_fd *e, int level, int name, voi
 	return put_int(val, len, 0);
 }
 
-SHIM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+/* A descriptor from elsewhere: ask the kernel, and look closer only at unix sockets
+ * that carry our name. */
+static int foreign_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
 	struct sockaddr_storage l, r;
-	int proto;
-	struct shim_fd *e;
+	struct conn_view v = { NULL, 0, 0 };
 
-	if (!real.close)
-		shim_real_init();
-	if (shim_internal)
-		return real.getsockopt(fd, level, name, val, len);
-	e = shim_fd_peek(fd);
-	if (e && e->kind == SFD_TUNNEL) {
-		shim_tunnel_conn(fd);
-		return tunnel_getsockopt(fd, e, level, name, val, len);
-	}
-	if (e && e->kind != SFD_NONE)
-		return real.getsockopt(fd, level, name, val, len);
-	/* A descriptor from elsewhere: ask the kernel, and look closer only at unix
-	 * sockets that carry our name. */
 	if (level == SOL_SOCKET && (name == SO_DOMAIN || name == SO_TYPE || name == SO_PROTOCOL ||
 				    name == SO_ERROR) &&
-	    shim_mode != SHIM_OFF && shim_name_decode(fd, &proto, &l, &r)) {
-		struct shim_fd tmp = { .kind = SFD_TUNNEL };
-		struct shim_conn c = { .proto = proto, .remote = r };
-
-		tmp.conn = &c;
-		return tunnel_getsockopt(fd, &tmp, level, name, val, len);
+	    shim_name_decode(fd, &v.proto, &l, &r)) {
+		v.family = r.ss_family;
+		return tunnel_getsockopt(fd, &v, level, name, val, len);
 	}
 	return real.getsockopt(fd, level, name, val, len);
+}
+
+SHIM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	struct shim_conn *c;
+	struct conn_view v;
+	int kind, rc;
+
+	if (!shim_enter())
+		return real.getsockopt(fd, level, name, val, len);
+	kind = shim_fd_kind(fd);
+	if (kind == SFD_NONE)
+		return foreign_getsockopt(fd, level, name, val, len);
+	if (kind != SFD_TUNNEL)
+		return real.getsockopt(fd, level, name, val, len);
+	c = shim_tunnel_conn(fd);
+	v = view_of(c);
+	rc = tunnel_getsockopt(fd, &v, level, name, val, len);
+	if (c)
+		shim_conn_put(c);
+	return rc;
 }
 
 static int get_int(const void *val, socklen_t len)
@@ -228,54 +287,75 @@ static void remember_option(struct shim_fd *e, int level, int name, const void *
 			     ((const struct linger *)val)->l_linger == 0;
 }
 
-static void push_tcp_options(const struct shim_fd *e)
+static bool lwip_option(int level, int name)
 {
-	struct ts_bridge_req o = { .nodelay = e->nodelay, .keepalive = e->keepalive,
-				   .keepidle = e->keepidle, .keepintvl = e->keepintvl,
-				   .keepcnt = e->keepcnt };
-	struct ts_stack *st = shim_tunnel_if_running();
+	return (level == IPPROTO_TCP && (name == TCP_NODELAY || name == TCP_KEEPIDLE ||
+					 name == TCP_KEEPINTVL || name == TCP_KEEPCNT)) ||
+	       (level == SOL_SOCKET && name == SO_KEEPALIVE);
+}
 
-	if (st)
-		ts_bridge_tcp_options(st, e->conn->id, &o);
+static int inet_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	int rc = real.setsockopt(fd, level, name, val, len);
+	struct shim_fd *e;
+
+	if (rc < 0)
+		return rc;
+	shim_fd_lock();
+	e = shim_fd_peek(fd);
+	if (e && shim_fd_kind_of(e) == SFD_INET)
+		remember_option(e, level, name, val, len);
+	shim_fd_unlock();
+	return rc;
+}
+
+/* A tunnelled socket: what lwIP understands is passed on to the connection. */
+static void tunnel_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	struct ts_bridge_req o;
+	struct shim_conn *c = NULL;
+	struct ts_stack *st;
+	struct shim_fd *e;
+	uint64_t id = 0;
+
+	shim_fd_lock();
+	e = shim_fd_peek(fd);
+	if (e && shim_fd_kind_of(e) == SFD_TUNNEL && (c = e->conn)) {
+		remember_option(e, level, name, val, len);
+		c->nodelay = e->nodelay;
+		c->keepalive = e->keepalive;
+		o = (struct ts_bridge_req){ .nodelay = e->nodelay, .keepalive = e->keepalive,
+					    .keepidle = e->keepidle, .keepintvl = e->keepintvl,
+					    .keepcnt = e->keepcnt };
+		shim_conn_get(c);
+	}
+	shim_fd_unlock();
+	if (!c)
+		return;
+	if (c->proto == IPPROTO_TCP && lwip_option(level, name)) {
+		pthread_mutex_lock(&c->mu);
+		id = c->id;
+		pthread_mutex_unlock(&c->mu);
+	}
+	if (id && (st = shim_tunnel_if_running()))
+		ts_bridge_tcp_options(st, id, &o);
+	shim_conn_put(c);
 }
 
 SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
-	struct shim_fd *e;
+	int kind;
 
-	if (!real.close)
-		shim_real_init();
-	if (shim_bypass())
+	if (!shim_enter())
 		return real.setsockopt(fd, level, name, val, len);
-	e = shim_fd_peek(fd);
+	kind = shim_fd_kind(fd);
+	if (kind == SFD_INET)
+		return inet_setsockopt(fd, level, name, val, len);
 	/* An accepted tunnel client is a kernel socket: its options are the kernel's. */
-	if (!e || e->kind == SFD_NONE || e->kind == SFD_INTERNAL)
+	if (kind != SFD_TUNNEL)
 		return real.setsockopt(fd, level, name, val, len);
-	if (e->kind == SFD_INET) {
-		int rc = real.setsockopt(fd, level, name, val, len);
-
-		if (rc == 0) {
-			shim_fd_lock();
-			remember_option(e, level, name, val, len);
-			shim_fd_unlock();
-		}
-		return rc;
-	}
-	/* A tunnelled socket: socket-level buffer and timeout options work on the unix
-	 * socket underneath; what lwIP understands is passed on. */
-	shim_fd_lock();
-	remember_option(e, level, name, val, len);
-	if (e->conn) {
-		e->conn->linger0 = e->linger0;
-		e->conn->nodelay = e->nodelay;
-		e->conn->keepalive = e->keepalive;
-	}
-	shim_fd_unlock();
-	if (e->conn && e->conn->proto == IPPROTO_TCP && e->conn->id &&
-	    ((level == IPPROTO_TCP && (name == TCP_NODELAY || name == TCP_KEEPIDLE ||
-				       name == TCP_KEEPINTVL || name == TCP_KEEPCNT)) ||
-	     (level == SOL_SOCKET && name == SO_KEEPALIVE)))
-		push_tcp_options(e);
+	tunnel_setsockopt(fd, level, name, val, len);
+	/* Socket-level buffer and timeout options work on the unix socket underneath. */
 	if (level == SOL_SOCKET && (name == SO_SNDBUF || name == SO_RCVBUF || name == SO_RCVTIMEO ||
 				    name == SO_SNDTIMEO || name == SO_RCVLOWAT || name == SO_PASSCRED))
 		return real.setsockopt(fd, level, name, val, len);
@@ -286,14 +366,23 @@ SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen
  * kernel does, when it is the last descriptor this process holds for it. */
 void shim_close_tunnel(int fd)
 {
-	struct shim_fd *e = shim_fd_peek(fd);
-	struct shim_conn *c = e ? e->conn : NULL;
+	struct shim_conn *c = NULL;
 	struct ts_stack *st;
+	struct shim_fd *e;
+	uint64_t id;
 
-	if (!c || !e->linger0 || c->proto != IPPROTO_TCP || !c->id ||
-	    __atomic_load_n(&c->refs, __ATOMIC_ACQUIRE) > 2)
+	shim_fd_lock();
+	e = shim_fd_peek(fd);
+	if (e && shim_fd_kind_of(e) == SFD_TUNNEL && e->conn && e->linger0 &&
+	    e->conn->proto == IPPROTO_TCP && e->conn->nfds == 1)
+		shim_conn_get(c = e->conn);
+	shim_fd_unlock();
+	if (!c)
 		return;
-	st = shim_tunnel();
-	if (st)
-		ts_bridge_abort(st, c->id);
+	pthread_mutex_lock(&c->mu);
+	id = c->id;
+	pthread_mutex_unlock(&c->mu);
+	shim_conn_put(c);
+	if (id && (st = shim_tunnel()))
+		ts_bridge_abort(st, id);
 }

@@ -74,6 +74,7 @@ static struct ts_stack *start(void)
 struct ts_stack *shim_tunnel(void)
 {
 	struct ts_stack *st = __atomic_load_n(&stack, __ATOMIC_ACQUIRE);
+	int err;
 
 	if (st && stack_pid == getpid() && ts_stack_alive(st))
 		return st;
@@ -88,9 +89,10 @@ struct ts_stack *shim_tunnel(void)
 		__atomic_store_n(&stack, start(), __ATOMIC_RELEASE);
 	}
 	st = stack;
+	err = start_errno ? start_errno : EHOSTUNREACH;
 	pthread_mutex_unlock(&start_lock);
 	if (!st)
-		errno = start_errno ? start_errno : EHOSTUNREACH;
+		errno = err;
 	return st;
 }
 
@@ -131,7 +133,7 @@ void shim_tunnel_abandon(void)
 {
 	pthread_mutex_lock(&start_lock);
 	shim_fd_close_internal();
-	stack = NULL;
+	__atomic_store_n(&stack, NULL, __ATOMIC_RELEASE);
 	start_errno = 0;
 	pthread_mutex_unlock(&start_lock);
 }

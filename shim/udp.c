@@ -13,6 +13,22 @@
 #include "sockaddr.h"
 
 struct shim_relay shim_relay4, shim_relay6;
+/* Held while the stack is asked for a relay, so that two first senders ask once. */
+static pthread_mutex_t relay_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int relay_ask(struct ts_stack *st, int family, struct shim_relay *r)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&relay_lock);
+	if (!r->ready) {
+		rc = ts_stack_udp_relay(st, family, &r->addr, r->token);
+		if (rc == 0)
+			__atomic_store_n(&r->ready, true, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&relay_lock);
+	return rc;
+}
 
 static int relay_for(int family, struct shim_relay *out)
 {
@@ -21,11 +37,8 @@ static int relay_for(int family, struct shim_relay *out)
 
 	if (!st)
 		return -1;
-	if (!r->ready) {
-		if (ts_stack_udp_relay(st, family, &r->addr, r->token) < 0)
-			return errno = EAFNOSUPPORT, -1;
-		__atomic_store_n(&r->ready, true, __ATOMIC_RELEASE);
-	}
+	if (!__atomic_load_n(&r->ready, __ATOMIC_ACQUIRE) && relay_ask(st, family, r) < 0)
+		return errno = EAFNOSUPPORT, -1;
 	*out = *r;
 	return 0;
 }
@@ -81,7 +94,10 @@ ssize_t shim_udp_send_tunnel(int fd, struct shim_fd *e, const struct iovec *iov,
 		return errno = EAFNOSUPPORT, -1;
 	if (relay_for(e->domain, &r) < 0 || ensure_bound(fd, e->domain) < 0)
 		return -1;
-	e->udp_tunnel = true;
+	if (!(e->flags & SFDF_UDP_TUNNEL)) {
+		e->flags |= SFDF_UDP_TUNNEL;
+		shim_fd_set_flag(fd, e->gen, SFDF_UDP_TUNNEL);
+	}
 	frame_for(&h, &r, dst, TS_UDP_FRAME_DATA);
 	v[0] = (struct iovec){ &h, sizeof(h) };
 	memcpy(&v[1], iov, iovlen * sizeof(*iov));
@@ -94,7 +110,7 @@ ssize_t shim_udp_send_tunnel(int fd, struct shim_fd *e, const struct iovec *iov,
 }
 
 /* Tells the stack the socket is gone, so its lwIP port is freed. */
-void shim_udp_closing(int fd, struct shim_fd *e)
+void shim_udp_closing(int fd, const struct shim_fd *e)
 {
 	struct ts_udp_frame h;
 	struct shim_relay *r = e->domain == AF_INET ? &shim_relay4 : &shim_relay6;
@@ -102,7 +118,8 @@ void shim_udp_closing(int fd, struct shim_fd *e)
 
 	/* Only the process that runs the stack: a forked child closing its copy of a
 	 * socket must not end the flow its parent still uses. */
-	if (!e->udp_tunnel || !r->ready || !shim_tunnel_if_running())
+	if (!(e->flags & SFDF_UDP_TUNNEL) || !__atomic_load_n(&r->ready, __ATOMIC_ACQUIRE) ||
+	    !shim_tunnel_if_running())
 		return;
 	frame_for(&h, r, &any, TS_UDP_FRAME_CLOSE);
 	real.sendto(fd, &h, sizeof(h), MSG_DONTWAIT, (struct sockaddr *)&r->addr,
@@ -113,10 +130,10 @@ void shim_udp_closing(int fd, struct shim_fd *e)
 static ssize_t route_dgram(int fd, const struct iovec *iov, size_t iovlen, int flags,
 			   const struct sockaddr *addr, socklen_t alen)
 {
-	struct shim_fd *e = shim_fd_peek(fd);
+	struct shim_fd e;
 	struct sockaddr_storage dst;
 
-	if (!addr || !e || e->kind != SFD_INET)
+	if (!addr || shim_fd_kind(fd) != SFD_INET)
 		return -2;
 	switch (shim_route(addr, alen, &dst)) {
 	case ROUTE_PASS:
@@ -126,7 +143,9 @@ static ssize_t route_dgram(int fd, const struct iovec *iov, size_t iovlen, int f
 	case ROUTE_TUNNEL:
 		break;
 	}
-	if (e->type == SOCK_STREAM) {
+	if (!shim_fd_read(fd, &e) || e.kind != SFD_INET)
+		return -2; /* closed or connected meanwhile: as the kernel finds it */
+	if (e.type == SOCK_STREAM) {
 		/* sendto with MSG_FASTOPEN connects without connect(). */
 		if (!(flags & MSG_FASTOPEN))
 			return -2;
@@ -136,7 +155,7 @@ static ssize_t route_dgram(int fd, const struct iovec *iov, size_t iovlen, int f
 						   .msg_iovlen = iovlen },
 				    flags & ~MSG_FASTOPEN);
 	}
-	return shim_udp_send_tunnel(fd, e, iov, iovlen, flags, &dst);
+	return shim_udp_send_tunnel(fd, &e, iov, iovlen, flags, &dst);
 }
 
 SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
@@ -146,14 +165,14 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 	struct sockaddr_storage dns;
 	ssize_t n;
 
-	if (!real.close)
-		shim_real_init();
+	if (!shim_enter())
+		return real.sendto(fd, buf, len, flags, addr, alen);
 	if (shim_send_refused(fd, len))
 		return -1;
 	/* dns_redirect.c: a query to the host's nameserver goes to the tunnel's DNS. */
-	if (!shim_bypass() && shim_dns_redirect(fd, &addr, &alen, &dns) < 0)
+	if (shim_dns_redirect(fd, &addr, &alen, &dns) < 0)
 		return -1;
-	if (shim_bypass() || (n = route_dgram(fd, &v, 1, flags, addr, alen)) == -2)
+	if ((n = route_dgram(fd, &v, 1, flags, addr, alen)) == -2)
 		return real.sendto(fd, buf, len, flags, addr, alen);
 	return n;
 }
@@ -167,12 +186,12 @@ SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 	ssize_t n;
 	int r;
 
-	if (!real.close)
-		shim_real_init();
+	if (!shim_enter())
+		return real.sendmsg(fd, m, flags);
 	if (m && shim_send_refused(fd, shim_iov_len(m->msg_iov, m->msg_iovlen)))
 		return -1;
 	/* dns_redirect.c: a query to the host's nameserver goes to the tunnel's DNS. */
-	if (!shim_bypass() && (r = shim_dns_redirect(fd, &to, &tolen, &dns))) {
+	if ((r = shim_dns_redirect(fd, &to, &tolen, &dns))) {
 		if (r < 0)
 			return -1;
 		redirected = *m;
@@ -180,9 +199,8 @@ SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 		redirected.msg_namelen = tolen;
 		m = &redirected;
 	}
-	if (shim_bypass() || !m ||
-	    (n = route_dgram(fd, m->msg_iov, m->msg_iovlen, flags, m->msg_name,
-			     m->msg_namelen)) == -2)
+	if (!m || (n = route_dgram(fd, m->msg_iov, m->msg_iovlen, flags, m->msg_name,
+				   m->msg_namelen)) == -2)
 		return real.sendmsg(fd, m, flags);
 	return n;
 }
@@ -211,7 +229,8 @@ int shim_udp_serve(int fd, struct shim_fd *e, int family)
 
 	if (relay_for(e->domain, &r) < 0)
 		return -1;
-	e->udp_tunnel = true;
+	e->flags |= SFDF_UDP_TUNNEL;
+	shim_fd_set_flag(fd, e->gen, SFDF_UDP_TUNNEL);
 	frame_for(&h, &r, &any, TS_UDP_FRAME_OPEN);
 	h.family = (uint8_t)family;
 	if (real.sendto(fd, &h, sizeof(h), MSG_DONTWAIT, (struct sockaddr *)&r.addr,

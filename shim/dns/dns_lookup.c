@@ -45,10 +45,9 @@ static void servers_init(void)
 	n_servers = shim_cfg.n_dns;
 }
 
+/* After shim_enter(), which has already sent the library's own lookups to libc. */
 bool dns_lookup_ours(void)
 {
-	if (shim_internal)
-		return false;
 	return shim_mode == SHIM_FAIL_CLOSED || (shim_mode == SHIM_ON && shim_cfg.n_dns);
 }
 

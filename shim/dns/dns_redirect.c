@@ -157,9 +157,10 @@ static bool target_for(int family, struct sockaddr_storage *out)
 	return family == AF_INET && ipv6_in_tunnel(out);
 }
 
+/* After shim_enter(); not for the DNS layer's own queries. */
 static bool redirecting(void)
 {
-	if (shim_internal || dns_busy)
+	if (dns_busy)
 		return false;
 	return shim_mode == SHIM_FAIL_CLOSED || (shim_mode == SHIM_ON && shim_cfg.n_dns);
 }
@@ -171,9 +172,10 @@ static void note_shown(int fd, const struct sockaddr *sa, socklen_t len)
 
 	shim_fd_lock();
 	e = shim_fd_get(fd);
-	if (e && (e->kind == SFD_INET || e->kind == SFD_TUNNEL)) {
+	if (e && (shim_fd_kind_of(e) == SFD_INET || shim_fd_kind_of(e) == SFD_TUNNEL)) {
 		memset(&e->dns_shown, 0, sizeof(e->dns_shown));
 		memcpy(&e->dns_shown, sa, len < sizeof(e->dns_shown) ? len : sizeof(e->dns_shown));
+		__atomic_or_fetch(&e->flags, SFDF_DNS_SHOWN, __ATOMIC_RELEASE);
 	}
 	shim_fd_unlock();
 }
@@ -204,22 +206,25 @@ int shim_dns_redirect(int fd, const struct sockaddr **addr, socklen_t *len,
 	return 1;
 }
 
+/* After shim_enter(). Lock-free unless fd was redirected (a flag in the table). */
 void shim_dns_unredirect(int fd, struct sockaddr *addr, socklen_t cap, socklen_t *len)
 {
-	struct shim_fd *e = shim_fd_peek(fd);
+	struct shim_fd e;
 	struct sockaddr_storage t;
 	struct dns_addr got, want;
 	uint16_t gport, tport;
 	socklen_t full;
 
-	if (!e || !e->dns_shown.sin6_family || !addr || !len || shim_internal ||
-	    !target_for(e->dns_shown.sin6_family, &t))
+	if (!addr || !len || !(shim_fd_flags(fd) & SFDF_DNS_SHOWN))
+		return;
+	shim_fd_read(fd, &e);
+	if (!e.dns_shown.sin6_family || !target_for(e.dns_shown.sin6_family, &t))
 		return;
 	if (!inet_of(addr, *len < cap ? *len : cap, &got, &gport) ||
 	    !inet_of((struct sockaddr *)&t, sizeof(t), &want, &tport) || gport != tport ||
 	    !same_addr(&got, &want))
 		return;
-	full = ts_sa_len((const struct sockaddr_storage *)&e->dns_shown);
-	memcpy(addr, &e->dns_shown, cap < full ? cap : full);
+	full = ts_sa_len((const struct sockaddr_storage *)&e.dns_shown);
+	memcpy(addr, &e.dns_shown, cap < full ? cap : full);
 	*len = full;
 }

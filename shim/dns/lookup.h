@@ -18,7 +18,8 @@ enum dns_rc {
 	DNS_RC_NOMEM,
 };
 
-/* Lookups are the shim's: `DNS =` is set, or the config is unusable (fail closed). */
+/* Lookups are the shim's: `DNS =` is set, or the config is unusable (fail closed).
+ * Asked after shim_enter(). */
 bool dns_lookup_ours(void);
 /* family: AF_INET (A), AF_INET6 (AAAA), AF_UNSPEC (both). /etc/hosts first. */
 enum dns_rc dns_lookup_name(const char *name, int family, struct dns_result *out);
@@ -61,6 +62,7 @@ struct dns_libc {
 	int (*res_nsend)(res_state, const unsigned char *, int, unsigned char *, int);
 };
 extern struct dns_libc dns_libc;
+/* Resolves dns_libc; shim_enter() does it (shim_init_tables). */
 void dns_libc_init(void);
 
 /* ---- dns_redirect.c: programs that speak DNS themselves ---- */

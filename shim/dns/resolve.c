@@ -308,8 +308,7 @@ SHIM_EXPORT int getaddrinfo(const char *node, const char *service, const struct 
 	static const struct addrinfo defaults = { .ai_flags = AI_V4MAPPED | AI_ADDRCONFIG };
 	const struct addrinfo *h = hints ? hints : &defaults;
 
-	dns_libc_init();
-	if (shim_internal || shim_mode == SHIM_OFF || !res)
+	if (!shim_enter() || !res)
 		return dns_libc.getaddrinfo(node, service, hints, res);
 	if (!node || (h->ai_flags & AI_NUMERICHOST) || dns_is_numeric(node))
 		return to_libc(node, service, h, res, true);
@@ -357,8 +356,8 @@ SHIM_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *ho
 	enum dns_rc rc;
 	int r;
 
-	dns_libc_init();
-	if (!dns_lookup_ours() || !host || !hostlen || (flags & NI_NUMERICHOST) || !sa)
+	if (!shim_enter() || !dns_lookup_ours() || !host || !hostlen || (flags & NI_NUMERICHOST) ||
+	    !sa)
 		return dns_libc.getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
 	/* libc does the checks, the service and the numeric form (the fallback). */
 	r = dns_libc.getnameinfo(sa, salen, host, hostlen, serv, servlen, flags | NI_NUMERICHOST);

@@ -145,10 +145,10 @@ static int by_name_r(const char *name, int af, struct hostent *ret, char *buf, s
 	return e;
 }
 
+/* The entry test of the by-name calls: libc answers. */
 static bool numeric_or_not_ours(const char *name)
 {
-	dns_libc_init();
-	return !name || !dns_lookup_ours() || dns_is_numeric(name);
+	return !shim_enter() || !name || !dns_lookup_ours() || dns_is_numeric(name);
 }
 
 SHIM_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, char *buf,
@@ -198,8 +198,7 @@ static int by_addr_r(const void *addr, socklen_t alen, int af, struct hostent *r
 SHIM_EXPORT int gethostbyaddr_r(const void *addr, socklen_t alen, int af, struct hostent *ret,
 				char *buf, size_t len, struct hostent **result, int *herr)
 {
-	dns_libc_init();
-	if (!dns_lookup_ours())
+	if (!shim_enter() || !dns_lookup_ours())
 		return dns_libc.gethostbyaddr_r(addr, alen, af, ret, buf, len, result, herr);
 	return by_addr_r(addr, alen, af, ret, buf, len, result, herr);
 }
@@ -260,8 +259,7 @@ SHIM_EXPORT struct hostent *gethostbyname(const char *name)
 
 SHIM_EXPORT struct hostent *gethostbyaddr(const void *addr, socklen_t alen, int af)
 {
-	dns_libc_init();
-	if (!dns_lookup_ours())
+	if (!shim_enter() || !dns_lookup_ours())
 		return dns_libc.gethostbyaddr(addr, alen, af);
 	return with_tls(&(struct host_query){ .addr = addr, .alen = alen, .af = af });
 }

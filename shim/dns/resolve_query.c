@@ -175,15 +175,15 @@ static int do_send(res_state st, const unsigned char *msg, int msglen, unsigned 
 SHIM_EXPORT int res_nquery(res_state st, const char *name, int cls, int type,
 			   unsigned char *answer, int anslen)
 {
-	dns_libc_init();
+	if (!shim_enter())
+		return dns_libc.res_nquery(st, name, cls, type, answer, anslen);
 	return do_query(st, name, cls, type, answer, anslen);
 }
 
 SHIM_EXPORT int res_query(const char *name, int cls, int type, unsigned char *answer,
 			  int anslen)
 {
-	dns_libc_init();
-	if (!dns_lookup_ours())
+	if (!shim_enter() || !dns_lookup_ours())
 		return dns_libc.res_query(name, cls, type, answer, anslen);
 	return do_query(NULL, name, cls, type, answer, anslen);
 }
@@ -191,15 +191,15 @@ SHIM_EXPORT int res_query(const char *name, int cls, int type, unsigned char *an
 SHIM_EXPORT int res_nsearch(res_state st, const char *name, int cls, int type,
 			    unsigned char *answer, int anslen)
 {
-	dns_libc_init();
+	if (!shim_enter())
+		return dns_libc.res_nsearch(st, name, cls, type, answer, anslen);
 	return do_search(st, name, cls, type, answer, anslen);
 }
 
 SHIM_EXPORT int res_search(const char *name, int cls, int type, unsigned char *answer,
 			   int anslen)
 {
-	dns_libc_init();
-	if (!dns_lookup_ours())
+	if (!shim_enter() || !dns_lookup_ours())
 		return dns_libc.res_search(name, cls, type, answer, anslen);
 	return do_search(NULL, name, cls, type, answer, anslen);
 }
@@ -207,15 +207,15 @@ SHIM_EXPORT int res_search(const char *name, int cls, int type, unsigned char *a
 SHIM_EXPORT int res_nquerydomain(res_state st, const char *name, const char *domain, int cls,
 				 int type, unsigned char *answer, int anslen)
 {
-	dns_libc_init();
+	if (!shim_enter())
+		return dns_libc.res_nquerydomain(st, name, domain, cls, type, answer, anslen);
 	return do_querydomain(st, name, domain, cls, type, answer, anslen);
 }
 
 SHIM_EXPORT int res_querydomain(const char *name, const char *domain, int cls, int type,
 				unsigned char *answer, int anslen)
 {
-	dns_libc_init();
-	if (!dns_lookup_ours())
+	if (!shim_enter() || !dns_lookup_ours())
 		return dns_libc.res_querydomain(name, domain, cls, type, answer, anslen);
 	return do_querydomain(NULL, name, domain, cls, type, answer, anslen);
 }
@@ -223,15 +223,15 @@ SHIM_EXPORT int res_querydomain(const char *name, const char *domain, int cls, i
 SHIM_EXPORT int res_nsend(res_state st, const unsigned char *msg, int msglen,
 			  unsigned char *answer, int anslen)
 {
-	dns_libc_init();
+	if (!shim_enter())
+		return dns_libc.res_nsend(st, msg, msglen, answer, anslen);
 	return do_send(st, msg, msglen, answer, anslen);
 }
 
 SHIM_EXPORT int res_send(const unsigned char *msg, int msglen, unsigned char *answer,
 			 int anslen)
 {
-	dns_libc_init();
-	if (!dns_lookup_ours())
+	if (!shim_enter() || !dns_lookup_ours())
 		return dns_libc.res_send(msg, msglen, answer, anslen);
 	return do_send(NULL, msg, msglen, answer, anslen);
 }

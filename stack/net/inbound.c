@@ -75,6 +75,22 @@ static const ip_addr_t *ip_any(int family)
 	return family == AF_INET ? IP4_ADDR_ANY : family == AF_INET6 ? IP6_ADDR_ANY : IP_ANY_TYPE;
 }
 
+/* A listener of the same port forwarding to the same loopback address belongs to an
+ * application listener that is gone: the kernel let the new one bind there. (A server
+ * that was killed never said so; one that was restarted takes its place.) */
+static void replace_stale(struct ts_stack *st, uint16_t port,
+			  const struct sockaddr_storage *forward)
+{
+	struct ts_listener *l, *next;
+
+	for (l = st->listeners; l; l = next) {
+		next = l->next;
+		if (l->pcb->local_port == port &&
+		    memcmp(&l->forward, forward, ts_sa_len(forward)) == 0)
+			ts_listen_stop(st, l->id);
+	}
+}
+
 int ts_listen_start(struct ts_stack *st, struct ts_cmd *cmd)
 {
 	struct ts_listener *l = calloc(1, sizeof(*l));
@@ -83,6 +99,7 @@ int ts_listen_start(struct ts_stack *st, struct ts_cmd *cmd)
 
 	if (!l)
 		return -ENOMEM;
+	replace_stale(st, cmd->port, &cmd->forward);
 	pcb = tcp_new_ip_type(ip_type(cmd->family));
 	/* A server that listens again on its port must not be refused for the
 	 * connections of its previous listener still in TIME_WAIT. */
@@ -98,7 +115,7 @@ int ts_listen_start(struct ts_stack *st, struct ts_cmd *cmd)
 	if (!lpcb) {
 		tcp_abort(pcb);
 		free(l);
-		return -ENOMEM;
+		return err == ERR_USE ? -EADDRINUSE : -ENOMEM;
 	}
 	l->st = st;
 	l->pcb = lpcb;

@@ -199,6 +199,13 @@ expect_ge() {
 	return 1
 }
 
+# expect_le WHAT MAX GOT: GOT is a number no larger than MAX.
+expect_le() {
+	[ "$3" -le "$2" ] 2>/dev/null && return 0
+	printf '%s: expected at most %s, got %s\n' "$1" "$2" "$3" >&2
+	return 1
+}
+
 # $TOPO_DIR/topo.env: the topology's variables, for another shell to `source` (a benchmark,
 # a human debugging a failed run).
 topo_save_env() {

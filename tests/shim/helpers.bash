@@ -159,6 +159,45 @@ wrap_run() {
 		"$TUNSHIM" -c "${SHIM_CONF:-$TOPO_CONF}" -l "${TUNSHIM_LOG:-debug}" -- "$@"
 }
 
+# ---- ThreadSanitizer: the library built with `make SANITIZE=thread` (`make test` builds it)
+# preloaded into an uninstrumented program after libtsan, which must come first so that its
+# interceptors (threads, locks, malloc) see the whole program. Only our library is
+# instrumented: what TSan checks is the library's own memory.
+SHIM_TSAN_LIB=${SHIM_TSAN_LIB:-${TUNSHIM_BUILD:-$SHIM_ROOT/build}/san-thread/libtunshim.so}
+SHIM_TSAN_SUPP=$SHIM_ROOT/tests/shim/tsan.supp
+
+# shim_tsan_require: skips the test, saying why, without a TSan build to preload.
+shim_tsan_require() {
+	[ -e "$SHIM_TSAN_LIB" ] ||
+		skip "no $SHIM_TSAN_LIB: make SANITIZE=thread ${SHIM_TSAN_LIB#"$SHIM_ROOT"/}"
+	[ -e "$(gcc -print-file-name=libtsan.so)" ] || skip "no libtsan (gcc's ThreadSanitizer)"
+}
+
+# tsan_run CMD...: shim_run under the TSan build. Reports go to $T/tsan.PID (one file per
+# process: a continuation writes its own), not to the program's stderr, and make its exit
+# status 66. ignore_noninstrumented_modules: calls the uninstrumented program makes are not
+# checked (a test that races close against send on purpose is not our race), while its
+# locks still order our library's accesses. die_after_fork=0: a continuation is forked
+# from a threaded process and never starts a thread.
+tsan_run() {
+	local opts="log_path=$T/tsan exitcode=66 halt_on_error=0 die_after_fork=0"
+	opts+=" ignore_noninstrumented_modules=1 suppressions=$SHIM_TSAN_SUPP"
+	SHIM_LIB="$(gcc -print-file-name=libtsan.so) $SHIM_TSAN_LIB" TSAN_OPTIONS=$opts \
+		shim_run "$@"
+}
+
+# expect_no_tsan_report WHAT: no process of the last tsan_run wrote a report (printed if so).
+expect_no_tsan_report() {
+	local f found=
+	for f in "$T"/tsan.*; do
+		[ -e "$f" ] || continue
+		found=1
+		echo "$1: ThreadSanitizer reported, $f:" >&2
+		cat "$f" >&2
+	done
+	[ -z "$found" ]
+}
+
 # plain_run CMD...: CMD in the client namespace without the shim (it has no route).
 plain_run() {
 	in_client timeout -k 3 "$SHIM_LIMIT" "$@"
