@@ -98,6 +98,8 @@ relay_run() {
 @test "a connection through the relay arrives through EPOLLET with SO_ERROR 0, not before" {
 	local addr ms
 	for addr in "$TOPO_SERVER_V4" "$TOPO_SERVER_V6"; do
+		# A session of its own (not the previous one's, lingering), so a handshake first.
+		shim_quiesce
 		run relay_run "$NB" "$addr" "$TOPO_HTTP_PORT" 10 0
 		expect_status "sh_nb_connect $addr via the relay" 0
 		# Handshake and SYN/SYN-ACK: two round trips of at least 200 ms.

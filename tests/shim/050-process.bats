@@ -3,8 +3,8 @@
 # Process life: what a program sent before it exited is delivered (nc -q0, a one-shot UDP
 # sender), also when the next wrapped program with the same key starts right after it; a
 # child keeps a connection after its parent exits; an exec'd program answers getpeername
-# for a connection it inherited; a second process with the same key at the same time gets
-# a clear error, not a silently broken session.
+# for a connection it inherited; a second process with the same key at the same time
+# shares the first one's session (100-sessions.bats has the rest of that story).
 
 load helpers
 
@@ -135,32 +135,51 @@ print(s.recv(100))"' bash "$TOPO_SERVER_V4" "$ECHO_PORT" "$TOPO_PYTHON"
 	expect_eq "the echo over the inherited descriptor" "b'via exec\\n'" "${lines[1]}"
 }
 
-@test "a second process with the same key at the same time gets the clear error and EADDRINUSE" {
-	local holder pid
-	# The first process holds a tunnel connection open until told to stop.
+@test "a second process with the same key at the same time shares the first one's session, and both connections work" {
+	local holder second pid
+	# The first process holds a tunnel connection open until told to go on.
 	# shellcheck disable=SC2016
 	shim_spawn holder "$TOPO_PYTHON" -u -c '
 import os, socket, sys, time
+def echo(s, line):
+    s.sendall(line)
+    got = b""
+    while not got.endswith(b"\n"):
+        b = s.recv(100)
+        if not b:
+            sys.exit(f"EOF after {got!r}")
+        got += b
+    return got.decode().strip()
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=20)
-print("holding", os.getpid(), flush=True)
-time.sleep(600)' "$TOPO_SERVER_V4" "$ECHO_PORT"
+print("holding", os.getpid(), echo(s, b"first\n"), flush=True)
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.05)
+print("again", echo(s, b"first again\n"), flush=True)' "$TOPO_SERVER_V4" "$ECHO_PORT" "$T/go"
 	topo_wait_until 15 grep -q '^holding ' "$TOPO_DIR/holder.log" ||
 		{ cat "$TOPO_DIR/holder.log" >&2; false; }
 	holder=$(awk '/^holding / { print $2 }' "$TOPO_DIR/holder.log")
+	expect_eq "the first process's echo" "holding $holder first" "$(cat "$TOPO_DIR/holder.log")"
 	# shellcheck disable=SC2016
-	TUNSHIM_LOG=error TUNSHIM_LOG_FILE='' run shim_run "$TOPO_PYTHON" -c '
-import errno, socket, sys
-try:
-    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=20)
-    print("connected")
-except OSError as e:
-    print("error", errno.errorcode.get(e.errno, e.errno))' "$TOPO_SERVER_V4" "$ECHO_PORT"
+	run shim_run "$TOPO_PYTHON" -c '
+import os, socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=20)
+s.sendall(b"second\n")
+print(os.getpid(), s.recv(100).decode().strip())' "$TOPO_SERVER_V4" "$ECHO_PORT"
+	expect_status "the second process" 0
+	second=${output%% *}
+	expect_eq "the second process's echo" "$second second" "$output"
 	pid=$(cat "$TOPO_DIR/pids/holder")
 	topo_alive "$pid" || { echo "the first process died" >&2; cat "$TOPO_DIR/holder.log" >&2; false; }
-	topo_stop holder
-	expect_has "the second process's stderr" \
-		"another process (pid $holder) holds the WireGuard session for this key" "$output"
-	expect_eq "the second process's connect" "error EADDRINUSE" "${lines[-1]}"
+	grep -q "^tunshim\[$holder\]: tunnel started" "$SHIM_LOG" ||
+		topo_fail "the first process did not start the tunnel"
+	grep -q "^tunshim\[$second\]: attached to the tunnel session of this key" "$SHIM_LOG" ||
+		topo_fail "the second process did not attach to the first one's session"
+	expect_lacks "the shim log" "holds the WireGuard session" "$(cat "$SHIM_LOG")"
+	# The first process's connection still works after the second has come and gone.
+	touch "$T/go"
+	topo_reap holder "$TOPO_SPAWNED" || topo_fail "the first process: $(cat "$TOPO_DIR/holder.log")"
+	expect_eq "the first process's connection afterwards" "again first again" \
+		"$(tail -n 1 "$TOPO_DIR/holder.log")"
 }
 
 @test "after the holder of the key exits, the next process gets the session" {

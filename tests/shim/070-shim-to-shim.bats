@@ -20,6 +20,9 @@ LIMIT=60
 # How long a wrapped program's continuation (still closing its connections) may outlive
 # the test; longer is a leak.
 LINGER=12
+# How long a session lingers after its last user: short, as in helpers.bash (SHIM_GRACE),
+# since teardown waits for it.
+export TUNSHIM_GRACE=${TUNSHIM_GRACE:-0.2}
 PY=${PY:-/usr/bin/python3}
 
 setup_file() {

@@ -8,8 +8,11 @@
 # the client namespace's loopback reach the same server at the same time, and data,
 # half-close, resets and re-listening behave as on the host.
 #
-# One key, one process: each test starts one wrapped server at a time with $TOPO_CONF, only
-# after the previous one has let go of the key's session, and never a wrapped client.
+# A session of its own for each server: each test starts one wrapped server at a time with
+# $TOPO_CONF, once the previous test's session (lingering for its grace time after its
+# last user) has ended, and no wrapped client; so wireguard-go's handshake with the new
+# session says the server is reachable. Servers that share a session with other
+# processes are in 100-sessions.bats.
 
 load helpers
 
@@ -85,7 +88,9 @@ inb_host() {
 }
 
 # True when no process holds the WireGuard session of our key (the previous wrapped
-# server, or a continuation finishing its deliveries, has let go).
+# server, or a continuation finishing its deliveries or its grace time, has let go).
+# A server started then brings up a session of its own, whose handshake inb_start awaits
+# (a server attached to a session that is up would make none).
 inb_session_free() {
 	local f
 	for f in "$SHIM_RUNTIME"/tunshim/session-*.lock; do

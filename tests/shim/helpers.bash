@@ -28,6 +28,11 @@ SHIM_LIMIT=${SHIM_LIMIT:-60}
 # How long a test may leave a process in the client namespace behind it: a detached
 # continuation that is still delivering. Longer than that is a leak.
 SHIM_LINGER=${SHIM_LINGER:-10}
+# How long a session lingers after its last user (TUNSHIM_GRACE; the library's default is
+# 2 s). Short here: every test that used the tunnel leaves a session lingering, and
+# teardown waits for it (2 s each cost the shim suites about 150 s). A TUNSHIM_GRACE in
+# the environment or set by a test wins; 100-sessions.bats tests the grace itself.
+SHIM_GRACE=${SHIM_GRACE:-0.2}
 ECHO_PORT=7001
 SINK_PORT=7002
 CLOSED_PORT=7009
@@ -131,11 +136,12 @@ shim_kill_strays() {
 
 # shim_env: the environment of a wrapped program. TUNSHIM_LOG defaults to debug, into
 # $SHIM_LOG (the test's scratch); TUNSHIM_LOG_FILE= (set and empty) keeps it on stderr.
-# SHIM_CONF chooses another config.
+# SHIM_CONF chooses another config; TUNSHIM_GRACE defaults to $SHIM_GRACE.
 shim_env() {
 	SHIM_ENV=(LD_PRELOAD="$SHIM_LIB" TUNSHIM_CONFIG="${SHIM_CONF:-$TOPO_CONF}"
 		XDG_RUNTIME_DIR="$SHIM_RUNTIME" TUNSHIM_LOG="${TUNSHIM_LOG:-debug}"
-		TUNSHIM_LOG_FILE="${TUNSHIM_LOG_FILE-$SHIM_LOG}")
+		TUNSHIM_LOG_FILE="${TUNSHIM_LOG_FILE-$SHIM_LOG}"
+		TUNSHIM_GRACE="${TUNSHIM_GRACE:-$SHIM_GRACE}")
 }
 
 # shim_run CMD...: CMD in the client namespace under the shim, at most $SHIM_LIMIT s.
@@ -149,6 +155,7 @@ shim_run() {
 wrap_run() {
 	in_client timeout -k 3 "$SHIM_LIMIT" env XDG_RUNTIME_DIR="$SHIM_RUNTIME" \
 		TUNSHIM_LOG_FILE="${TUNSHIM_LOG_FILE-$SHIM_LOG}" TUNSHIM_LIBRARY="$SHIM_LIB" \
+		TUNSHIM_GRACE="${TUNSHIM_GRACE:-$SHIM_GRACE}" \
 		"$TUNSHIM" -c "${SHIM_CONF:-$TOPO_CONF}" -l "${TUNSHIM_LOG:-debug}" -- "$@"
 }
 
