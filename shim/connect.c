@@ -7,8 +7,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "log.h"
 #include "shim.h"
@@ -104,12 +106,37 @@ static void hold_pollout(int app, struct ts_bridge_req *req, struct shim_conn *c
 /* Work left for the application's side once the stack has answered: the abstract
  * name (which needs the local port) and the send buffer. Runs from the interposed
  * calls on the descriptor, so a non-blocking connect never waits for the stack. */
+/* In a process attached to a session, the holder's answers (started, done) travel on
+ * the session channel while its stack drops the filler that held writability back:
+ * the descriptor can turn writable a moment before the outcome arrives here. So
+ * writable means the answer is on its way: wait for it, and SO_ERROR, getsockname and
+ * a second connect tell the truth. (Where the stack runs in this process, the outcome
+ * is always recorded first: this never waits there.) */
+#define SETTLE_MAX_S 5
+
+static void settle(int fd, struct shim_conn *c)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	struct timespec until;
+
+	if (poll(&p, 1, 0) != 1 || !(p.revents & (POLLOUT | POLLERR | POLLHUP)))
+		return;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += SETTLE_MAX_S;
+	pthread_mutex_lock(&c->mu);
+	while (!c->done && pthread_cond_timedwait(&c->cv, &c->mu, &until) == 0)
+		;
+	pthread_mutex_unlock(&c->mu);
+}
+
 void shim_touch(int fd, struct shim_conn *c)
 {
 	int v;
 
-	if (!__atomic_load_n(&c->started, __ATOMIC_ACQUIRE) ||
-	    __atomic_load_n(&c->touched, __ATOMIC_ACQUIRE))
+	if (__atomic_load_n(&c->touched, __ATOMIC_ACQUIRE))
+		return;
+	settle(fd, c);
+	if (!__atomic_load_n(&c->started, __ATOMIC_ACQUIRE))
 		return;
 	pthread_mutex_lock(&c->mu);
 	if (!c->named && c->local.ss_family) {
