@@ -78,14 +78,18 @@ bool cfg_warn_at(struct cfg_parser *p, int line, const char *fmt, ...)
 }
 
 /* Control characters are replaced so a broken file cannot write escape
- * sequences to the user's terminal. */
+ * sequences to the user's terminal. A key pasted into the wrong line (or a
+ * section header) is the one value never quoted: messages end up in logs. */
 const char *cfg_quote(struct cfg_parser *p, const char *s)
 {
 	size_t i;
 
+	if (cfg_looks_like_key(s))
+		return "(not shown: it looks like a key)";
+	p->quoted[0] = '"';
 	for (i = 0; s[i] && i < CFG_QUOTE_MAX; i++)
-		p->quoted[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-	strcpy(p->quoted + i, s[i] ? "..." : "");
+		p->quoted[i + 1] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	strcpy(p->quoted + i + 1, s[i] ? "...\"" : "\"");
 	return p->quoted;
 }
 
@@ -152,7 +156,7 @@ static bool parse_section(struct cfg_parser *p, char *line)
 	char *name;
 
 	if (line[len - 1] != ']')
-		return cfg_fail(p, "malformed section header \"%s\"", cfg_quote(p, line));
+		return cfg_fail(p, "malformed section header %s", cfg_quote(p, line));
 	if (!end_section(p))
 		return false;
 	quoted = cfg_quote(p, line);
@@ -170,7 +174,7 @@ static bool parse_section(struct cfg_parser *p, char *line)
 		p->section = CFG_PEER;
 		return add_peer(p);
 	}
-	return cfg_fail(p, "unknown section \"%s\"", quoted);
+	return cfg_fail(p, "unknown section %s", quoted);
 }
 
 static bool parse_line(struct cfg_parser *p, char *line)
@@ -193,22 +197,22 @@ static bool parse_line(struct cfg_parser *p, char *line)
 
 /* --- the whole file --- */
 
+/* The value is not quoted: PublicKey values look like keys, and a private key
+ * pasted there by mistake must not reach a log. The line says which one. */
 static bool check_peer_key(struct cfg_parser *p, size_t i)
 {
 	const struct wg_peer_config *peer = &p->cfg->peers[i];
 	uint8_t shared[32];
-	char b64[45];
 	int ret;
 
-	sodium_bin2base64(b64, sizeof(b64), peer->public_key, 32, sodium_base64_VARIANT_ORIGINAL);
 	if (!sodium_memcmp(peer->public_key, p->cfg->public_key, 32))
 		return cfg_fail_at(p, p->key_lines[i],
-				   "PublicKey \"%s\" is our own public key (from PrivateKey)", b64);
+				   "PublicKey is our own public key (from PrivateKey)");
 	/* A low-order point makes every DH with it zero: no handshake can succeed. */
 	ret = crypto_scalarmult(shared, p->cfg->private_key, peer->public_key);
 	sodium_memzero(shared, sizeof(shared));
 	if (ret != 0)
-		return cfg_fail_at(p, p->key_lines[i], "invalid PublicKey \"%s\": %s", b64,
+		return cfg_fail_at(p, p->key_lines[i], "invalid PublicKey: %s",
 				   "a low-order point, unusable for a handshake");
 	return true;
 }
