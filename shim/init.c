@@ -3,15 +3,18 @@
  * or privilege drop does not break it; no thread is started and no socket opened
  * until the program first needs the tunnel. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "log.h"
 #include "routes.h"
+#include "sockaddr.h"
 #include "dns/lookup.h"
 #include "shim.h"
 
@@ -126,12 +129,9 @@ static bool is_endpoint(int family, const uint8_t *a)
 static const uint8_t *normalise(const struct sockaddr *addr, socklen_t len,
 				struct sockaddr_storage *out)
 {
-	memset(out, 0, sizeof(*out));
-	if (addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
-		memcpy(out, addr, sizeof(struct sockaddr_in));
-	else if (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
-		memcpy(out, addr, sizeof(struct sockaddr_in6));
-	else
+	/* Every length the kernel takes, the 24-byte AF_INET6 form too: what the kernel
+	 * would send, we must route. */
+	if (!ts_sa_from(addr, len, out))
 		return NULL;
 	ts_sa_unmap(out);
 	return ts_sa_addr(out);

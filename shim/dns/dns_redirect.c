@@ -66,28 +66,20 @@ void shim_dns_nameservers_load(void)
 	}
 }
 
-/* The address and port of an inet sockaddr, IPv4-mapped IPv6 as IPv4. */
+/* The address and port of an inet sockaddr (of any length the kernel takes),
+ * IPv4-mapped IPv6 as IPv4. */
 static bool inet_of(const struct sockaddr *sa, socklen_t len, struct dns_addr *a, uint16_t *port)
 {
+	struct sockaddr_storage ss;
+
 	memset(a, 0, sizeof(*a));
-	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-
-		a->family = AF_INET;
-		memcpy(a->addr, &s4->sin_addr, 4);
-		*port = ntohs(s4->sin_port);
-		return true;
-	}
-	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-		bool mapped = IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr);
-
-		a->family = mapped ? AF_INET : AF_INET6;
-		memcpy(a->addr, s6->sin6_addr.s6_addr + (mapped ? 12 : 0), mapped ? 4 : 16);
-		*port = ntohs(s6->sin6_port);
-		return true;
-	}
-	return false;
+	if (!ts_sa_from(sa, len, &ss))
+		return false;
+	ts_sa_unmap(&ss);
+	a->family = ss.ss_family;
+	memcpy(a->addr, ts_sa_addr(&ss), a->family == AF_INET ? 4 : 16);
+	*port = ntohs(ts_sa_port(&ss));
+	return true;
 }
 
 static bool same_addr(const struct dns_addr *a, const struct dns_addr *b)
