@@ -93,7 +93,7 @@ static void config_load(const char *path)
 		/* Fail closed: a broken config must not silently become no tunnel. */
 		ts_err("%s", err);
 		shim_mode = SHIM_FAIL_CLOSED;
-		shim_dns_nameservers_load(); /* to refuse DNS to them too: it may be on loopback */
+		shim_dns_resolv_load(); /* to refuse DNS to them too: it may be on loopback */
 		return;
 	}
 	/* Shown at every level, as wg-quick shows them: a key file others can read is
@@ -108,8 +108,7 @@ static void config_load(const char *path)
 		return;
 	}
 	shim_names_init(shim_cfg.private_key);
-	if (shim_cfg.n_dns)
-		shim_dns_nameservers_load();
+	shim_dns_resolv_load(); /* to redirect to DNS =, or to see a full tunnel carry it */
 	shim_mode = SHIM_ON;
 }
 
