@@ -3,7 +3,8 @@
  * config.c (one small handler per key), with "FILE:LINE:" on every message.
  *
  * The text holds private keys, so every copy of it is wiped before it is
- * freed, and no message ever quotes a PrivateKey or PresharedKey. */
+ * freed, the keys are decoded straight into guarded memory (config.h), and no
+ * message ever quotes anything that looks like a key. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -370,6 +371,16 @@ out:
 	return end(&p, ok);
 }
 
+uint8_t *wg_config_key_alloc(void)
+{
+	uint8_t *k;
+
+	if (sodium_init() < 0 || !(k = sodium_malloc(32)))
+		return NULL;
+	sodium_memzero(k, 32);
+	return k;
+}
+
 void wg_config_free(struct wg_config *cfg)
 {
 	size_t i;
@@ -379,7 +390,9 @@ void wg_config_free(struct wg_config *cfg)
 	for (i = 0; i < cfg->n_peers; i++) {
 		free(cfg->peers[i].allowed_ips);
 		free(cfg->peers[i].endpoint_host);
+		sodium_free(cfg->peers[i].preshared_key);
 	}
+	sodium_free(cfg->private_key);
 	if (cfg->peers)
 		sodium_memzero(cfg->peers, cfg->n_peers * sizeof(*cfg->peers));
 	free(cfg->peers);

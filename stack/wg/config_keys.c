@@ -78,6 +78,8 @@ static bool parse_private_key(struct cfg_parser *p, const struct cfg_key *k, cha
 {
 	struct wg_config *cfg = p->cfg;
 
+	if (!cfg->private_key && !(cfg->private_key = wg_config_key_alloc()))
+		return cfg_oom(p);
 	if (!cfg_parse_key(value, cfg->private_key))
 		return cfg_fail(p, "invalid %s (not 32 bytes of base64)", k->name);
 	if (crypto_scalarmult_base(cfg->public_key, cfg->private_key) != 0)
@@ -188,6 +190,8 @@ static bool parse_preshared_key(struct cfg_parser *p, const struct cfg_key *k, c
 {
 	struct wg_peer_config *peer = cfg_cur_peer(p);
 
+	if (!peer->preshared_key && !(peer->preshared_key = wg_config_key_alloc()))
+		return cfg_oom(p);
 	if (!cfg_parse_key(value, peer->preshared_key))
 		return cfg_fail(p, "invalid %s (not 32 bytes of base64)", k->name);
 	peer->has_preshared_key = true;

@@ -412,6 +412,45 @@ static void test_keys(void)
 	CHECK_INT(wg_config_parse_string("k", "[Nope]\n", &c, NULL, 0), -1);
 }
 
+/* The VmFlags of the mapping that holds p, from /proc/self/smaps ("" if none). */
+static void vm_flags(const void *p, char *out, size_t len)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	char line[512];
+	unsigned long lo, hi, a = (unsigned long)p;
+	bool inside = false;
+
+	out[0] = 0;
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+			inside = a >= lo && a < hi;
+		else if (inside && !strncmp(line, "VmFlags:", 8))
+			snprintf(out, len, "%s", line + 8);
+	}
+	if (f)
+		fclose(f);
+}
+
+/* The keys live in guarded memory: a mapping of their own that a core dump leaves out
+ * (MADV_DONTDUMP: "dd" in VmFlags), never in the config struct or the heap. */
+static void test_keys_guarded(void)
+{
+	struct wg_config c;
+	char err[256], flags[512];
+
+	CHECK_INT(wg_config_parse_string("k", IFACE PEER "PresharedKey = " PSK "\n", &c, err,
+					 sizeof(err)), 0);
+	vm_flags(c.private_key, flags, sizeof(flags));
+	CHECK(strstr(flags, " dd") != NULL);
+	vm_flags(c.peers[0].preshared_key, flags, sizeof(flags));
+	CHECK(strstr(flags, " dd") != NULL);
+	/* The reference: ordinary heap memory is dumped. */
+	vm_flags(c.peers, flags, sizeof(flags));
+	CHECK(flags[0] && !strstr(flags, " dd"));
+	wg_config_free(&c);
+	CHECK(c.private_key == NULL);
+}
+
 /* --- files --- */
 
 static char tmpdir[] = "/tmp/test_config.XXXXXX";
@@ -519,6 +558,7 @@ int main(void)
 	test_valid();
 	test_invalid();
 	test_keys();
+	test_keys_guarded();
 	test_files();
 	return check_done("config");
 }
