@@ -11,14 +11,16 @@
  * connection can have it; a claim comes from this process or over the session's
  * channel, which only processes of this user reach; and data never travels through
  * the loopback port, so whoever binds it once the server is gone gets only empty
- * connections, and their tunnel clients are reset. Nothing is written to disk: a
- * crash leaves nothing to impersonate. */
+ * connections, and their tunnel clients are reset (at once, since the stack checks
+ * who owns the socket that took the doorbell: sockowner.c). Nothing is written to
+ * disk: a crash leaves nothing to impersonate. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include "bridge.h"
 #include "log.h"
 #include "sockaddr.h"
@@ -77,6 +79,17 @@ static void bell_drop(struct ts_doorbell *d, const char *why)
 	ts_loop_bury(d->st, &d->poll);
 }
 
+/* The socket that took the doorbell (its four-tuple reversed) belongs to this user. */
+static bool listener_is_ours(const struct ts_doorbell *d)
+{
+	uid_t uid;
+	int rc = ts_tcp_owner(&d->to, &d->from, &uid);
+
+	if (rc < 0)
+		ts_info("inbound: cannot tell who owns the listener (%s)", strerror(-rc));
+	return rc == 0 && uid == geteuid();
+}
+
 static void bell_event(struct ts_stack *st, struct ts_pollable *p, uint32_t events)
 {
 	struct ts_doorbell *d = (struct ts_doorbell *)p;
@@ -91,6 +104,12 @@ static void bell_event(struct ts_stack *st, struct ts_pollable *p, uint32_t even
 			/* Nobody listens there any more: the port closes in the tunnel too. */
 			ts_listen_stop(st, d->listener_id);
 			bell_drop(d, "the application's listener is gone");
+			return;
+		}
+		if (!listener_is_ours(d)) {
+			/* The server is gone and someone else took its port. */
+			ts_listen_stop(st, d->listener_id);
+			bell_drop(d, "the listener on its loopback port is another user's");
 			return;
 		}
 		d->rung = true;
@@ -151,6 +170,8 @@ int ts_doorbell_ring(struct ts_stack *st, uint64_t listener_id, const struct soc
 	d->deadline = ts_now_ns() + DOORBELL_TIMEOUT_NS;
 	d->next = st->doorbells;
 	st->doorbells = d;
+	ts_dbg("inbound: doorbell from loopback port %u to port %u", ntohs(ts_sa_port(&d->from)),
+	       ntohs(ts_sa_port(to)));
 	ts_loop_watch(st, d->fd, &d->poll, EPOLLOUT | EPOLLIN | EPOLLRDHUP);
 	return 0;
 }

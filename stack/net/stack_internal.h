@@ -135,6 +135,10 @@ void ts_listen_close_all(struct ts_stack *st);
 bool ts_listen_alive(struct ts_stack *st);
 bool ts_udp_servers_alive(struct ts_stack *st);
 
+/* sockowner.c: the user of the TCP socket with this four-tuple (0, or -errno). */
+int ts_tcp_owner(const struct sockaddr_storage *src, const struct sockaddr_storage *dst,
+		 uid_t *uid);
+
 /* doorbell.c */
 int ts_doorbell_ring(struct ts_stack *st, uint64_t listener_id, const struct sockaddr_storage *to,
 		     uint64_t bridge_id, const struct sockaddr_storage *remote,
