@@ -3,15 +3,18 @@
  * or privilege drop does not break it; no thread is started and no socket opened
  * until the program first needs the tunnel. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "log.h"
 #include "routes.h"
+#include "sockaddr.h"
 #include "dns/lookup.h"
 #include "shim.h"
 
@@ -30,21 +33,53 @@ void shim_init_tables(void)
 	__atomic_store_n(&shim_ready, 1, __ATOMIC_RELEASE);
 }
 
+/* TUNSHIM_LOG_FILE may name a path in a directory others can write to (/tmp): a
+ * symlink planted there must not make a privileged run append to a file of the
+ * link's choosing, nor may a file someone else owns receive our log. So: no
+ * symlink, created 0600, and only a file of our own; otherwise stderr, and the
+ * reason there. O_NONBLOCK: a FIFO with no reader must not hang the program's start. */
+static int log_open_file(const char *file, bool *is_file)
+{
+	int fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
+			    O_NONBLOCK, 0600);
+	struct stat st;
+	const char *why = NULL;
+
+	if (fd < 0)
+		why = errno == ELOOP ? "it is a symbolic link" : strerror(errno);
+	else if (fstat(fd, &st) < 0)
+		why = strerror(errno);
+	else if (st.st_uid != geteuid())
+		why = "it belongs to another user";
+	if (!why) {
+		fcntl(fd, F_SETFL, O_APPEND);
+		*is_file = true;
+		return fd;
+	}
+	if (fd >= 0)
+		close(fd);
+	fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+	if (fd >= 0)
+		dprintf(fd, "tunshim[%d]: TUNSHIM_LOG_FILE=\"%s\" refused (%s); logging to stderr\n",
+			(int)getpid(), file, why);
+	return fd;
+}
+
 /* The log goes to a descriptor of our own: daemons close fd 2 and reuse it for a
  * socket, and a log line must never end up inside a client's connection. */
 static void log_setup(void)
 {
 	const char *lvl = getenv("TUNSHIM_LOG"), *file = getenv("TUNSHIM_LOG_FILE");
 	int level = lvl ? ts_log_parse_level(lvl) : TS_LOG_ERROR;
-	int fd = file && *file ? open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)
-			       : fcntl(2, F_DUPFD_CLOEXEC, 3);
+	bool is_file = false;
+	int fd = file && *file ? log_open_file(file, &is_file) : fcntl(2, F_DUPFD_CLOEXEC, 3);
 
 	if (level < 0)
 		level = TS_LOG_ERROR;
 	if (fd >= 0)
 		fd = shim_adopt_fd(fd);
 	shim_log_fd = fd;
-	shim_log_is_file = file && *file;
+	shim_log_is_file = is_file; /* not a copy of stderr (the fallback is one) */
 	ts_log_set(fd, level);
 	if (lvl && ts_log_parse_level(lvl) < 0)
 		ts_warn("TUNSHIM_LOG=\"%s\" is not error, warn, info or debug", lvl);
@@ -58,11 +93,14 @@ static void config_load(const char *path)
 		/* Fail closed: a broken config must not silently become no tunnel. */
 		ts_err("%s", err);
 		shim_mode = SHIM_FAIL_CLOSED;
-		shim_dns_nameservers_load(); /* to refuse DNS to them too: it may be on loopback */
+		shim_dns_resolv_load(); /* to refuse DNS to them too: it may be on loopback */
 		return;
 	}
+	/* Shown at every level, as wg-quick shows them: a key file others can read is
+	 * worth knowing of before the default level (errors only) would ever say so.
+	 * Each line says "warning:" itself. */
 	for (size_t i = 0; i < shim_cfg.n_warnings; i++)
-		ts_warn("%s", shim_cfg.warnings[i]);
+		ts_err("%s", shim_cfg.warnings[i]);
 	routes = ts_routes_from_config(&shim_cfg);
 	if (!routes) {
 		ts_err("%s: out of memory", path);
@@ -70,8 +108,7 @@ static void config_load(const char *path)
 		return;
 	}
 	shim_names_init(shim_cfg.private_key);
-	if (shim_cfg.n_dns)
-		shim_dns_nameservers_load();
+	shim_dns_resolv_load(); /* to redirect to DNS =, or to see a full tunnel carry it */
 	shim_mode = SHIM_ON;
 }
 
@@ -126,12 +163,9 @@ static bool is_endpoint(int family, const uint8_t *a)
 static const uint8_t *normalise(const struct sockaddr *addr, socklen_t len,
 				struct sockaddr_storage *out)
 {
-	memset(out, 0, sizeof(*out));
-	if (addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
-		memcpy(out, addr, sizeof(struct sockaddr_in));
-	else if (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
-		memcpy(out, addr, sizeof(struct sockaddr_in6));
-	else
+	/* Every length the kernel takes, the 24-byte AF_INET6 form too: what the kernel
+	 * would send, we must route. */
+	if (!ts_sa_from(addr, len, out))
 		return NULL;
 	ts_sa_unmap(out);
 	return ts_sa_addr(out);

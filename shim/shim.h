@@ -286,6 +286,15 @@ static inline unsigned shim_fd_flags(int fd)
 	return e ? __atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) : 0;
 }
 
+/* socket.c: what fd is to a tunnel-bound call; e gets a copy of its entry (an inet
+ * socket the library did not see created is learnt from the kernel first). */
+enum shim_sock {
+	SHIM_SOCK_OTHER,     /* not an inet socket, or already in the tunnel: the kernel's */
+	SHIM_SOCK_CARRIED,   /* SFD_INET TCP or UDP: the tunnel carries it */
+	SHIM_SOCK_UNCARRIED, /* raw, SCTP, ICMP datagrams: tunnel-bound traffic is refused */
+};
+enum shim_sock shim_fd_inet(int fd, struct shim_fd *e);
+
 struct shim_conn *shim_conn_new(int proto);
 /* Takes a reference (the caller already holds one, or the table lock). */
 void shim_conn_get(struct shim_conn *c);

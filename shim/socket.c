@@ -8,47 +8,90 @@
 #include "log.h"
 #include "shim.h"
 
+/* fd's entry becomes an inet socket of ours to route. Lock held. */
+static void note_inet(int fd, int domain, int type)
+{
+	struct shim_fd *e;
+
+	shim_fd_clear(fd);
+	e = shim_fd_get(fd);
+	if (!e)
+		return;
+	e->domain = domain;
+	e->type = type;
+	e->protocol = type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
+	__atomic_store_n(&e->kind, SFD_INET, __ATOMIC_RELEASE);
+}
+
+static bool is_inet(int domain)
+{
+	return domain == AF_INET || domain == AF_INET6;
+}
+
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+
+/* What the tunnel carries: TCP (MPTCP falls back to it) and UDP. Raw, SCTP and ICMP
+ * datagram sockets are inet sockets too, left out of the table. */
+static bool carried(int type, int protocol)
+{
+	if (type == SOCK_STREAM)
+		return !protocol || protocol == IPPROTO_TCP || protocol == IPPROTO_MPTCP;
+	return type == SOCK_DGRAM && (!protocol || protocol == IPPROTO_UDP);
+}
+
 SHIM_EXPORT int socket(int domain, int type, int protocol)
 {
 	int fd, base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
 	bool mine = shim_enter();
-	struct shim_fd *e;
 
 	fd = real.socket(domain, type, protocol);
-	if (fd < 0 || !mine || (domain != AF_INET && domain != AF_INET6) ||
-	    (base != SOCK_STREAM && base != SOCK_DGRAM))
+	if (fd < 0 || !mine || !is_inet(domain) || !carried(base, protocol))
 		return fd;
 	shim_fd_lock();
-	shim_fd_clear(fd);
-	e = shim_fd_get(fd);
-	if (e) {
-		e->domain = domain;
-		e->type = base;
-		e->protocol = protocol ? protocol : base == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
-		__atomic_store_n(&e->kind, SFD_INET, __ATOMIC_RELEASE);
-	}
+	note_inet(fd, domain, base);
 	shim_fd_unlock();
 	return fd;
 }
 
-/* The socket's type, from our table or, for sockets made before we saw them, the kernel. */
-static int socket_type(int fd)
+/* A socket the library did not see created (inherited across exec, received over
+ * SCM_RIGHTS, made before the library was loaded) is asked of the kernel on its first
+ * tunnel-bound call, and from then on handled as if socket() had made it here. True
+ * if fd is an inet socket of any type. */
+static bool learn(int fd)
 {
-	struct shim_fd e;
-	int type;
-	socklen_t l = sizeof(type);
+	int domain, type, protocol;
+	socklen_t l = sizeof(int);
 
-	if (shim_fd_read(fd, &e) && (e.kind == SFD_INET || e.kind == SFD_TUNNEL))
-		return e.type;
-	if (real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0)
-		return -1;
-	return type;
+	if (real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l) < 0 || !is_inet(domain))
+		return false;
+	if (real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 ||
+	    real.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &l) < 0 ||
+	    !carried(type, protocol))
+		return true;
+	shim_fd_lock();
+	if (shim_fd_kind(fd) == SFD_NONE) /* another thread may have been first */
+		note_inet(fd, domain, type);
+	shim_fd_unlock();
+	return true;
+}
+
+enum shim_sock shim_fd_inet(int fd, struct shim_fd *e)
+{
+	bool inet = shim_fd_kind(fd) != SFD_NONE || learn(fd);
+
+	/* An inet socket left out of the table is one the tunnel does not carry:
+	 * tunnel-bound traffic on it is refused, never sent to the host. */
+	if (!shim_fd_read(fd, e))
+		return inet ? SHIM_SOCK_UNCARRIED : SHIM_SOCK_OTHER;
+	return e->kind == SFD_INET ? SHIM_SOCK_CARRIED : SHIM_SOCK_OTHER;
 }
 
 SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	struct sockaddr_storage dst, dns;
-	int type;
+	struct shim_fd e;
 
 	if (!shim_enter())
 		return real.connect(fd, addr, len);
@@ -67,12 +110,19 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	case ROUTE_TUNNEL:
 		break;
 	}
-	type = socket_type(fd);
-	if (type < 0)
-		return -1;
-	if (type != SOCK_STREAM && type != SOCK_DGRAM)
-		return real.connect(fd, addr, len);
-	return shim_tunnel_connect(fd, &dst, type);
+	/* Already in the tunnel: connect_again answers (EALREADY, EISCONN, ...). */
+	if (shim_fd_kind(fd) == SFD_TUNNEL && shim_fd_read(fd, &e) && e.kind == SFD_TUNNEL)
+		return shim_tunnel_connect(fd, &dst, e.type);
+	switch (shim_fd_inet(fd, &e)) {
+	case SHIM_SOCK_OTHER:
+		return real.connect(fd, addr, len); /* not an inet socket: the kernel says no */
+	case SHIM_SOCK_UNCARRIED:
+		ts_info("fd %d: connect refused: the tunnel carries only TCP and UDP", fd);
+		return errno = ENETUNREACH, -1;
+	case SHIM_SOCK_CARRIED:
+		break;
+	}
+	return shim_tunnel_connect(fd, &dst, e.type);
 }
 
 static bool wildcard_with_port(const struct sockaddr_storage *a)

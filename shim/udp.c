@@ -126,25 +126,24 @@ void shim_udp_closing(int fd, const struct shim_fd *e)
 		    ts_sa_len(&r->addr));
 }
 
-/* One datagram, routed: tunnel, host, or refused. Returns -2 for "not ours". */
-static ssize_t route_dgram(int fd, const struct iovec *iov, size_t iovlen, int flags,
-			   const struct sockaddr *addr, socklen_t alen)
+/* A datagram from an inet socket, or a sendto(MSG_FASTOPEN), to a tunnel destination.
+ * Returns -2 for "the kernel's" (a TCP socket without MSG_FASTOPEN ignores the address
+ * or refuses it). */
+static ssize_t send_tunnel(int fd, const struct iovec *iov, size_t iovlen, int flags,
+			   const struct sockaddr *addr, socklen_t alen,
+			   const struct sockaddr_storage *dst)
 {
 	struct shim_fd e;
-	struct sockaddr_storage dst;
 
-	if (!addr || shim_fd_kind(fd) != SFD_INET)
-		return -2;
-	switch (shim_route(addr, alen, &dst)) {
-	case ROUTE_PASS:
-		return -2;
-	case ROUTE_BLOCK:
+	switch (shim_fd_inet(fd, &e)) {
+	case SHIM_SOCK_OTHER:
+		return -2; /* closed or connected meanwhile, or not inet: as the kernel finds it */
+	case SHIM_SOCK_UNCARRIED:
+		ts_info("fd %d: send refused: the tunnel carries only TCP and UDP", fd);
 		return errno = ENETUNREACH, -1;
-	case ROUTE_TUNNEL:
+	case SHIM_SOCK_CARRIED:
 		break;
 	}
-	if (!shim_fd_read(fd, &e) || e.kind != SFD_INET)
-		return -2; /* closed or connected meanwhile: as the kernel finds it */
 	if (e.type == SOCK_STREAM) {
 		/* sendto with MSG_FASTOPEN connects without connect(). */
 		if (!(flags & MSG_FASTOPEN))
@@ -155,7 +154,29 @@ static ssize_t route_dgram(int fd, const struct iovec *iov, size_t iovlen, int f
 						   .msg_iovlen = iovlen },
 				    flags & ~MSG_FASTOPEN);
 	}
-	return shim_udp_send_tunnel(fd, &e, iov, iovlen, flags, &dst);
+	return shim_udp_send_tunnel(fd, &e, iov, iovlen, flags, dst);
+}
+
+/* One datagram, routed: tunnel, host, or refused; on any socket, also one the library
+ * did not see created. Returns -2 for "not ours". */
+static ssize_t route_dgram(int fd, const struct iovec *iov, size_t iovlen, int flags,
+			   const struct sockaddr *addr, socklen_t alen)
+{
+	struct sockaddr_storage dst;
+	int kind = shim_fd_kind(fd);
+
+	/* A tunnelled descriptor is a socketpair end: an address is the kernel's to refuse. */
+	if (!addr || kind == SFD_TUNNEL || kind == SFD_INTERNAL)
+		return -2;
+	switch (shim_route(addr, alen, &dst)) {
+	case ROUTE_PASS:
+		return -2;
+	case ROUTE_BLOCK:
+		return errno = ENETUNREACH, -1;
+	case ROUTE_TUNNEL:
+		break;
+	}
+	return send_tunnel(fd, iov, iovlen, flags, addr, alen, &dst);
 }
 
 SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,

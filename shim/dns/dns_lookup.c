@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Names looked up as the host resolver would, but asked of the tunnel's DNS servers:
- * /etc/hosts first, then the search list of `DNS =` with glibc's ndots rule. */
+ * /etc/hosts first, then the search list of `DNS =` with glibc's ndots rule. Without
+ * `DNS =`, resolv.conf's servers and search list when the tunnel carries one of them. */
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include "lookup.h"
 #include "log.h"
 #include "shim.h"
+#include "sockaddr.h"
 
 #define NDOTS 1          /* glibc's default */
 #define TIMEOUT_MS 1000  /* per server and attempt; glibc's is 5 s, too long to wait */
@@ -18,37 +20,79 @@ static struct dns_server *servers;
 static size_t n_servers;
 static int first_server; /* the one that answered last: start there */
 static pthread_once_t servers_once = PTHREAD_ONCE_INIT;
+static bool resolv_tunnelled; /* [const] after resolv_once */
+static pthread_once_t resolv_once = PTHREAD_ONCE_INIT;
+
+static void server_at(struct dns_server *s, const struct dns_addr *a)
+{
+	memset(s, 0, sizeof(*s));
+	ts_sa_make(&s->addr, a->family, a->addr, htons(53));
+}
+
+/* Without DNS =, wg-quick's routes would carry glibc's own queries to a nameserver
+ * inside AllowedIPs through the tunnel; glibc's resolver uses calls no preload sees,
+ * so the shim asks resolv.conf's nameservers itself, routed as any traffic is (the
+ * tunnel for that one, the host for the others, in resolv.conf's order). Decided on
+ * the first lookup: the host's routes are read only then. */
+static void resolv_check(void)
+{
+	struct sockaddr_storage ss, norm;
+
+	for (size_t i = 0; i < dns_resolv.n_ns && !resolv_tunnelled; i++) {
+		ts_sa_make(&ss, dns_resolv.ns[i].family, dns_resolv.ns[i].addr, htons(53));
+		resolv_tunnelled = shim_route((struct sockaddr *)&ss, ts_sa_len(&ss), &norm) ==
+				   ROUTE_TUNNEL;
+	}
+	if (resolv_tunnelled)
+		ts_info("dns: a nameserver of /etc/resolv.conf is inside the tunnel: lookups go "
+			"through it");
+}
+
+static bool resolv_in_tunnel(void)
+{
+	if (shim_mode != SHIM_ON || shim_cfg.n_dns)
+		return false;
+	pthread_once(&resolv_once, resolv_check);
+	return resolv_tunnelled;
+}
 
 static void servers_init(void)
 {
-	servers = calloc(shim_cfg.n_dns, sizeof(*servers));
+	bool resolv = resolv_in_tunnel();
+	size_t n = resolv ? dns_resolv.n_ns : shim_cfg.n_dns;
+
+	servers = calloc(n ? n : 1, sizeof(*servers));
 	if (!servers)
 		return;
-	for (size_t i = 0; i < shim_cfg.n_dns; i++) {
-		const struct wg_ipaddr *ip = &shim_cfg.dns[i];
-		struct sockaddr_storage *ss = &servers[i].addr;
+	for (size_t i = 0; i < n; i++) {
+		struct dns_addr a;
 
-		if (ip->family == AF_INET) {
-			struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-			s4->sin_family = AF_INET;
-			s4->sin_port = htons(53);
-			memcpy(&s4->sin_addr, ip->addr, 4);
+		if (resolv) {
+			a = dns_resolv.ns[i];
 		} else {
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-			s6->sin6_family = AF_INET6;
-			s6->sin6_port = htons(53);
-			memcpy(&s6->sin6_addr, ip->addr, 16);
+			a.family = shim_cfg.dns[i].family;
+			memcpy(a.addr, shim_cfg.dns[i].addr, 16);
 		}
+		server_at(&servers[i], &a);
 	}
-	n_servers = shim_cfg.n_dns;
+	n_servers = n;
 }
 
 /* After shim_enter(), which has already sent the library's own lookups to libc. */
 bool dns_lookup_ours(void)
 {
-	return shim_mode == SHIM_FAIL_CLOSED || (shim_mode == SHIM_ON && shim_cfg.n_dns);
+	return shim_mode == SHIM_FAIL_CLOSED ||
+	       (shim_mode == SHIM_ON && (shim_cfg.n_dns || resolv_in_tunnel()));
+}
+
+char *const *dns_lookup_search(size_t *n)
+{
+	if (resolv_in_tunnel()) {
+		*n = dns_resolv.n_search;
+		return dns_resolv.search;
+	}
+	*n = shim_cfg.n_dns_search;
+	return shim_cfg.dns_search;
 }
 
 bool dns_is_numeric(const char *name)
@@ -183,13 +227,15 @@ enum dns_rc dns_search(const char *name, dns_try_fn fn, void *arg)
 	char cand[NS_MAXDNAME];
 	struct search s = { fn, arg, false, false };
 	enum dns_status st = DNS_NXDOMAIN;
+	size_t n_search;
+	char *const *search = dns_lookup_search(&n_search);
 
 	for (size_t i = 0; i < len; i++)
 		dots += name[i] == '.';
 	if ((absolute || dots >= NDOTS) && try_name(name, &s, &st))
 		return rc_of(st, &s);
-	for (size_t i = 0; !absolute && i < shim_cfg.n_dns_search; i++) {
-		if (snprintf(cand, sizeof(cand), "%s.%s", name, shim_cfg.dns_search[i]) >=
+	for (size_t i = 0; !absolute && i < n_search; i++) {
+		if (snprintf(cand, sizeof(cand), "%s.%s", name, search[i]) >=
 		    (int)sizeof(cand))
 			continue;
 		if (try_name(cand, &s, &st))

@@ -4,8 +4,8 @@
  * send to port 53 of one of those goes to the first `DNS =` server instead, as
  * wg-quick's rewrite of resolv.conf would have it. The answers must seem to come from
  * the address the program used (resolvers check the source), so the receive calls
- * and getpeername show it again. resolv.conf is read when the library loads, so a
- * later chroot does not change the answer. */
+ * and getpeername show it again. resolv.conf is read when the library loads
+ * (resolv_conf.c). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -17,77 +17,20 @@
 #include "shim.h"
 #include "sockaddr.h"
 
-#define RESOLV_CONF "/etc/resolv.conf"
-#define MAX_NAMESERVERS 8
-
-static struct dns_addr nameservers[MAX_NAMESERVERS];
-static size_t n_nameservers;
-
-static void add_nameserver(const char *s)
-{
-	struct dns_addr *a = &nameservers[n_nameservers];
-	char buf[INET6_ADDRSTRLEN + 1];
-	size_t n = strcspn(s, "%");
-
-	if (n_nameservers == MAX_NAMESERVERS || n >= sizeof(buf))
-		return;
-	memcpy(buf, s, n);
-	buf[n] = 0;
-	memset(a, 0, sizeof(*a));
-	if (inet_pton(AF_INET, buf, a->addr) == 1)
-		a->family = AF_INET;
-	else if (inet_pton(AF_INET6, buf, a->addr) == 1)
-		a->family = AF_INET6;
-	if (a->family)
-		n_nameservers++;
-}
-
-/* Called when the library loads, once the config is known to have DNS =: without it
- * nothing is redirected and the file is not read. */
-void shim_dns_nameservers_load(void)
-{
-	char *line = NULL, *save, *tok;
-	size_t cap = 0;
-	FILE *f;
-
-	if (!(f = fopen(RESOLV_CONF, "re")))
-		return;
-	while (getline(&line, &cap, f) > 0) {
-		tok = strtok_r(line, " \t\r\n", &save);
-		if (tok && strcmp(tok, "nameserver") == 0 && (tok = strtok_r(NULL, " \t\r\n", &save)))
-			add_nameserver(tok);
-	}
-	free(line);
-	fclose(f);
-	/* Without a nameserver line, glibc and dig ask the local host. */
-	if (!n_nameservers) {
-		add_nameserver("127.0.0.1");
-		add_nameserver("::1");
-	}
-}
-
-/* The address and port of an inet sockaddr, IPv4-mapped IPv6 as IPv4. */
+/* The address and port of an inet sockaddr (of any length the kernel takes),
+ * IPv4-mapped IPv6 as IPv4. */
 static bool inet_of(const struct sockaddr *sa, socklen_t len, struct dns_addr *a, uint16_t *port)
 {
+	struct sockaddr_storage ss;
+
 	memset(a, 0, sizeof(*a));
-	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-
-		a->family = AF_INET;
-		memcpy(a->addr, &s4->sin_addr, 4);
-		*port = ntohs(s4->sin_port);
-		return true;
-	}
-	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-		bool mapped = IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr);
-
-		a->family = mapped ? AF_INET : AF_INET6;
-		memcpy(a->addr, s6->sin6_addr.s6_addr + (mapped ? 12 : 0), mapped ? 4 : 16);
-		*port = ntohs(s6->sin6_port);
-		return true;
-	}
-	return false;
+	if (!ts_sa_from(sa, len, &ss))
+		return false;
+	ts_sa_unmap(&ss);
+	a->family = ss.ss_family;
+	memcpy(a->addr, ts_sa_addr(&ss), a->family == AF_INET ? 4 : 16);
+	*port = ntohs(ts_sa_port(&ss));
+	return true;
 }
 
 static bool same_addr(const struct dns_addr *a, const struct dns_addr *b)
@@ -97,8 +40,8 @@ static bool same_addr(const struct dns_addr *a, const struct dns_addr *b)
 
 static bool is_nameserver(const struct dns_addr *a)
 {
-	for (size_t i = 0; i < n_nameservers; i++)
-		if (same_addr(a, &nameservers[i]))
+	for (size_t i = 0; i < dns_resolv.n_ns; i++)
+		if (same_addr(a, &dns_resolv.ns[i]))
 			return true;
 	return false;
 }

@@ -18,16 +18,20 @@ enum dns_rc {
 	DNS_RC_NOMEM,
 };
 
-/* Lookups are the shim's: `DNS =` is set, or the config is unusable (fail closed).
- * Asked after shim_enter(). */
+/* Lookups are the shim's: `DNS =` is set, or a nameserver of resolv.conf is routed
+ * into the tunnel (a full tunnel without `DNS =`), or the config is unusable (fail
+ * closed). Asked after shim_enter(). */
 bool dns_lookup_ours(void);
+/* The search list: that of `DNS =`, or resolv.conf's when its nameservers are used. */
+char *const *dns_lookup_search(size_t *n);
 /* family: AF_INET (A), AF_INET6 (AAAA), AF_UNSPEC (both). /etc/hosts first. */
 enum dns_rc dns_lookup_name(const char *name, int family, struct dns_result *out);
 /* The name of an address: /etc/hosts, then a PTR query. */
 enum dns_rc dns_lookup_addr(const struct dns_addr *a, char *name, size_t len);
 /* True if name is a numeric address (the host resolver never looks those up). */
 bool dns_is_numeric(const char *name);
-/* Asks the `DNS =` servers (starting with the one that answered last). */
+/* Asks the servers (`DNS =`, or resolv.conf's when one of them is routed into the
+ * tunnel), starting with the one that answered last. */
 void dns_lookup_ask(struct dns_question *q, size_t nq);
 /* Walks the search list for name as glibc's res_search does, calling fn for each
  * candidate until one settles it (anything but NXDOMAIN, NODATA, SERVFAIL). */
@@ -78,7 +82,15 @@ int shim_dns_redirect(int fd, const struct sockaddr **addr, socklen_t *len,
  * caller's buffer, *len the address's length. */
 void shim_dns_unredirect(int fd, struct sockaddr *addr, socklen_t cap, socklen_t *len);
 
-/* dns_redirect.c: reads /etc/resolv.conf's nameservers (at load, with DNS =). */
-void shim_dns_nameservers_load(void);
+/* ---- resolv_conf.c: /etc/resolv.conf, read at load ---- */
+#define DNS_RESOLV_MAX 8
+struct dns_resolv_conf {
+	struct dns_addr ns[DNS_RESOLV_MAX]; /* 127.0.0.1 and ::1 when the file names none */
+	size_t n_ns;
+	char *search[DNS_RESOLV_MAX];       /* the last search or domain line */
+	size_t n_search;
+};
+extern struct dns_resolv_conf dns_resolv; /* [const] after the constructor */
+void shim_dns_resolv_load(void);
 
 #endif

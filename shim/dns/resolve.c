@@ -343,8 +343,10 @@ static bool addr_of(const struct sockaddr *sa, socklen_t len, struct dns_addr *a
 static void strip_domain(char *name)
 {
 	char *dot = strchr(name, '.');
+	size_t n;
+	char *const *search = dns_lookup_search(&n);
 
-	if (dot && shim_cfg.n_dns_search && strcasecmp(dot + 1, shim_cfg.dns_search[0]) == 0)
+	if (dot && n && strcasecmp(dot + 1, search[0]) == 0)
 		*dot = 0;
 }
 

@@ -29,6 +29,21 @@ void ts_sa_make(struct sockaddr_storage *ss, int family, const void *addr, uint1
 	}
 }
 
+bool ts_sa_from(const struct sockaddr *sa, socklen_t len, struct sockaddr_storage *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!sa)
+		return false;
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		memcpy(out, sa, sizeof(struct sockaddr_in));
+		return true;
+	}
+	if (sa->sa_family != AF_INET6 || len < TS_SIN6_LEN_MIN)
+		return false;
+	memcpy(out, sa, len < sizeof(struct sockaddr_in6) ? len : sizeof(struct sockaddr_in6));
+	return true;
+}
+
 const uint8_t *ts_sa_addr(const struct sockaddr_storage *ss)
 {
 	if (ss->ss_family == AF_INET)

@@ -17,9 +17,12 @@ struct wg_prefix {
 	uint8_t cidr;
 };
 
+/* Secret keys live only in guarded memory (libsodium's sodium_malloc: out of core
+ * dumps, mlocked where allowed, wiped when freed): the parsed config lasts as long as
+ * the process, and the parser wipes every other copy it made on the way. */
 struct wg_peer_config {
 	uint8_t public_key[32];
-	uint8_t preshared_key[32];     /* all zero when absent (as WireGuard treats it) */
+	uint8_t *preshared_key;        /* 32 guarded bytes; NULL when absent */
 	bool has_preshared_key;
 	struct wg_prefix *allowed_ips;
 	size_t n_allowed_ips;
@@ -31,7 +34,7 @@ struct wg_peer_config {
 
 struct wg_config {
 	char *path;                    /* as given, for messages */
-	uint8_t private_key[32];
+	uint8_t *private_key;          /* 32 guarded bytes (NULL only before parsing) */
 	uint8_t public_key[32];        /* derived from private_key */
 	struct wg_prefix *addresses;
 	size_t n_addresses;
@@ -54,6 +57,9 @@ struct wg_config {
 int wg_config_parse_file(const char *path, struct wg_config *out, char *err, size_t errlen);
 int wg_config_parse_string(const char *name, const char *text, struct wg_config *out,
 			   char *err, size_t errlen);
+/* 32 bytes of guarded memory for a key (zeroed), or NULL; wg_config_free frees the
+ * config's own. For code that builds a config by hand. */
+uint8_t *wg_config_key_alloc(void);
 /* Wipes the keys and frees everything. */
 void wg_config_free(struct wg_config *cfg);
 

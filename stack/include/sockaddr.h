@@ -11,10 +11,16 @@
 /* The largest UDP payload: 65535 less the IPv4 and UDP headers. */
 #define TS_UDP_PAYLOAD_MAX 65507
 
+/* The shortest AF_INET6 address the kernel takes: RFC 2133's, without sin6_scope_id. */
+#define TS_SIN6_LEN_MIN 24
+
 /* The length of an AF_INET6 address, else of an AF_INET one. */
 socklen_t ts_sa_len(const struct sockaddr_storage *ss);
 /* ss becomes family's address addr (4 or 16 bytes) with port (network order). */
 void ts_sa_make(struct sockaddr_storage *ss, int family, const void *addr, uint16_t port);
+/* Copies an AF_INET or AF_INET6 address of len bytes into out (zero-filled), taking
+ * every length the kernel takes (a 24-byte AF_INET6 one too); false for anything else. */
+bool ts_sa_from(const struct sockaddr *sa, socklen_t len, struct sockaddr_storage *out);
 /* The address bytes (4 or 16) of an AF_INET or AF_INET6 address, else NULL. */
 const uint8_t *ts_sa_addr(const struct sockaddr_storage *ss);
 /* The port, network order (0 for other families). */

@@ -3,7 +3,8 @@
  * config.c (one small handler per key), with "FILE:LINE:" on every message.
  *
  * The text holds private keys, so every copy of it is wiped before it is
- * freed, and no message ever quotes a PrivateKey or PresharedKey. */
+ * freed, the keys are decoded straight into guarded memory (config.h), and no
+ * message ever quotes anything that looks like a key. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -78,14 +79,18 @@ bool cfg_warn_at(struct cfg_parser *p, int line, const char *fmt, ...)
 }
 
 /* Control characters are replaced so a broken file cannot write escape
- * sequences to the user's terminal. */
+ * sequences to the user's terminal. A key pasted into the wrong line (or a
+ * section header) is the one value never quoted: messages end up in logs. */
 const char *cfg_quote(struct cfg_parser *p, const char *s)
 {
 	size_t i;
 
+	if (cfg_looks_like_key(s))
+		return "(not shown: it looks like a key)";
+	p->quoted[0] = '"';
 	for (i = 0; s[i] && i < CFG_QUOTE_MAX; i++)
-		p->quoted[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-	strcpy(p->quoted + i, s[i] ? "..." : "");
+		p->quoted[i + 1] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	strcpy(p->quoted + i + 1, s[i] ? "...\"" : "\"");
 	return p->quoted;
 }
 
@@ -152,7 +157,7 @@ static bool parse_section(struct cfg_parser *p, char *line)
 	char *name;
 
 	if (line[len - 1] != ']')
-		return cfg_fail(p, "malformed section header \"%s\"", cfg_quote(p, line));
+		return cfg_fail(p, "malformed section header %s", cfg_quote(p, line));
 	if (!end_section(p))
 		return false;
 	quoted = cfg_quote(p, line);
@@ -170,7 +175,7 @@ static bool parse_section(struct cfg_parser *p, char *line)
 		p->section = CFG_PEER;
 		return add_peer(p);
 	}
-	return cfg_fail(p, "unknown section \"%s\"", quoted);
+	return cfg_fail(p, "unknown section %s", quoted);
 }
 
 static bool parse_line(struct cfg_parser *p, char *line)
@@ -193,22 +198,22 @@ static bool parse_line(struct cfg_parser *p, char *line)
 
 /* --- the whole file --- */
 
+/* The value is not quoted: PublicKey values look like keys, and a private key
+ * pasted there by mistake must not reach a log. The line says which one. */
 static bool check_peer_key(struct cfg_parser *p, size_t i)
 {
 	const struct wg_peer_config *peer = &p->cfg->peers[i];
 	uint8_t shared[32];
-	char b64[45];
 	int ret;
 
-	sodium_bin2base64(b64, sizeof(b64), peer->public_key, 32, sodium_base64_VARIANT_ORIGINAL);
 	if (!sodium_memcmp(peer->public_key, p->cfg->public_key, 32))
 		return cfg_fail_at(p, p->key_lines[i],
-				   "PublicKey \"%s\" is our own public key (from PrivateKey)", b64);
+				   "PublicKey is our own public key (from PrivateKey)");
 	/* A low-order point makes every DH with it zero: no handshake can succeed. */
 	ret = crypto_scalarmult(shared, p->cfg->private_key, peer->public_key);
 	sodium_memzero(shared, sizeof(shared));
 	if (ret != 0)
-		return cfg_fail_at(p, p->key_lines[i], "invalid PublicKey \"%s\": %s", b64,
+		return cfg_fail_at(p, p->key_lines[i], "invalid PublicKey: %s",
 				   "a low-order point, unusable for a handshake");
 	return true;
 }
@@ -366,6 +371,16 @@ out:
 	return end(&p, ok);
 }
 
+uint8_t *wg_config_key_alloc(void)
+{
+	uint8_t *k;
+
+	if (sodium_init() < 0 || !(k = sodium_malloc(32)))
+		return NULL;
+	sodium_memzero(k, 32);
+	return k;
+}
+
 void wg_config_free(struct wg_config *cfg)
 {
 	size_t i;
@@ -375,7 +390,9 @@ void wg_config_free(struct wg_config *cfg)
 	for (i = 0; i < cfg->n_peers; i++) {
 		free(cfg->peers[i].allowed_ips);
 		free(cfg->peers[i].endpoint_host);
+		sodium_free(cfg->peers[i].preshared_key);
 	}
+	sodium_free(cfg->private_key);
 	if (cfg->peers)
 		sodium_memzero(cfg->peers, cfg->n_peers * sizeof(*cfg->peers));
 	free(cfg->peers);

@@ -33,7 +33,7 @@ struct cfg_key {
 static bool fail_value(struct cfg_parser *p, const struct cfg_key *k, const char *quoted,
 		       const char *why)
 {
-	return cfg_fail(p, "invalid %s \"%s\": %s", k->name, quoted, why);
+	return cfg_fail(p, "invalid %s %s: %s", k->name, quoted, why);
 }
 
 static bool push_prefix(struct wg_prefix **arr, size_t *n, const struct wg_prefix *pf)
@@ -78,6 +78,8 @@ static bool parse_private_key(struct cfg_parser *p, const struct cfg_key *k, cha
 {
 	struct wg_config *cfg = p->cfg;
 
+	if (!cfg->private_key && !(cfg->private_key = wg_config_key_alloc()))
+		return cfg_oom(p);
 	if (!cfg_parse_key(value, cfg->private_key))
 		return cfg_fail(p, "invalid %s (not 32 bytes of base64)", k->name);
 	if (crypto_scalarmult_base(cfg->public_key, cfg->private_key) != 0)
@@ -177,8 +179,8 @@ static bool parse_public_key(struct cfg_parser *p, const struct cfg_key *k, char
 	/* Public keys: plain memcmp, as timing reveals nothing secret here. */
 	for (i = 0; i + 1 < cfg->n_peers; i++) {
 		if (!memcmp(cfg->peers[i].public_key, peer->public_key, 32))
-			return cfg_fail(p, "%s \"%s\" is already used by the [Peer] on line %d",
-					k->name, cfg_quote(p, value), cfg->peers[i].line);
+			return cfg_fail(p, "%s is already used by the [Peer] on line %d",
+					k->name, cfg->peers[i].line);
 	}
 	p->key_lines[cfg->n_peers - 1] = p->line;
 	return true;
@@ -188,6 +190,8 @@ static bool parse_preshared_key(struct cfg_parser *p, const struct cfg_key *k, c
 {
 	struct wg_peer_config *peer = cfg_cur_peer(p);
 
+	if (!peer->preshared_key && !(peer->preshared_key = wg_config_key_alloc()))
+		return cfg_oom(p);
 	if (!cfg_parse_key(value, peer->preshared_key))
 		return cfg_fail(p, "invalid %s (not 32 bytes of base64)", k->name);
 	peer->has_preshared_key = true;
@@ -207,7 +211,7 @@ static bool add_allowed_ip(struct cfg_parser *p, const struct cfg_key *k, char *
 	/* Like wg(8): accept host bits, route the network, and say so. */
 	if (cfg_mask_prefix(&pf)) {
 		inet_ntop(pf.ip.family, pf.ip.addr, masked, sizeof(masked));
-		if (!cfg_warn_at(p, p->line, "%s \"%s\" has host bits set; using %s/%u",
+		if (!cfg_warn_at(p, p->line, "%s %s has host bits set; using %s/%u",
 				 k->name, cfg_quote(p, item), masked, pf.cidr))
 			return false;
 	}
@@ -287,8 +291,8 @@ static bool unknown_key(struct cfg_parser *p, const char *name)
 	if (strlen(name) > CFG_KEYNAME_MAX)
 		return cfg_fail(p, "line does not start with a known key");
 	if (p->section == CFG_NONE)
-		return cfg_fail(p, "unknown key \"%s\"", cfg_quote(p, name));
-	return cfg_fail(p, "unknown key \"%s\" in [%s]", cfg_quote(p, name),
+		return cfg_fail(p, "unknown key %s", cfg_quote(p, name));
+	return cfg_fail(p, "unknown key %s in [%s]", cfg_quote(p, name),
 			cfg_section_names[p->section]);
 }
 

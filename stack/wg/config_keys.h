@@ -26,7 +26,7 @@ struct cfg_parser {
 	int seen[CFG_N_KEYS]; /* line of each once-only key in the current section */
 	int *key_lines;       /* line of each peer's PublicKey, 0 when none yet */
 	size_t peers_cap;     /* room in cfg->peers and key_lines */
-	char quoted[CFG_QUOTE_MAX + 4];
+	char quoted[CFG_QUOTE_MAX + 6]; /* "VALUE..." and the NUL */
 };
 
 /* Both always return false, for `return cfg_fail(p, ...)`; LINE 0 means the

@@ -70,6 +70,26 @@ bool cfg_parse_key(const char *s, uint8_t key[32])
 	return false;
 }
 
+static bool is_base64(char c)
+{
+	return is_alnum(c) || c == '+' || c == '/';
+}
+
+/* 43 base64 characters carry 32 bytes: a key, with its '=' or without (pasted
+ * short), alone or inside a longer value. Looser than "decodes to 32 bytes" on
+ * purpose: a near-key is still most of a key. */
+bool cfg_looks_like_key(const char *s)
+{
+	size_t run = 0;
+
+	for (; *s; s++) {
+		run = is_base64(*s) ? run + 1 : 0;
+		if (run >= KEY_LEN_BASE64 - 1)
+			return true;
+	}
+	return false;
+}
+
 bool cfg_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)
 {
 	unsigned long v = 0;
@@ -96,7 +116,8 @@ bool cfg_valid_hostname(const char *s)
 
 	if (len && s[len - 1] == '.')
 		len--;
-	if (!len || len > 253)
+	/* A key pasted as a name would be sent to a resolver: never a name. */
+	if (!len || len > 253 || cfg_looks_like_key(s))
 		return false;
 	for (i = 0; i < len; i++) {
 		if (s[i] == '.') {

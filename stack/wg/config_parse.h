@@ -3,7 +3,8 @@
  *
  * They know nothing of files or lines: each takes one trimmed value and either
  * fills its result or says why the value is wrong, so the key handlers report
- * `FILE:LINE: invalid KEY "VALUE": WHY` in one form. */
+ * `FILE:LINE: invalid KEY "VALUE": WHY` in one form (the value is left out when it
+ * looks like a key). */
 #ifndef TS_CONFIG_PARSE_H
 #define TS_CONFIG_PARSE_H
 
@@ -20,11 +21,14 @@ char *cfg_next_item(char **cursor);
 
 /* A base64 key of exactly 32 bytes with '=' padding; key is wiped on failure. */
 bool cfg_parse_key(const char *s, uint8_t key[32]);
+/* True when s holds 43 base64 characters in a row: the shape of a 32-byte key, which
+ * no message may quote and no host name may be. */
+bool cfg_looks_like_key(const char *s);
 /* Decimal digits only, no sign, within [min, max]. */
 bool cfg_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out);
 /* A host name or domain: LDH labels of 1..63, at most 253 characters, an
  * optional final dot, and a last label that is not all digits (RFC 3696), so a
- * mistyped IPv4 address is not taken for a name. */
+ * mistyped IPv4 address is not taken for a name; nothing that looks like a key. */
 bool cfg_valid_hostname(const char *s);
 
 /* The functions below return NULL on success, else the reason. */

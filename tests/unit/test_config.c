@@ -22,6 +22,10 @@
 #define PEER2 "hglgWcmUjS7S8uUYUrtvnN7+vWKOR/SoMQkXJW10ClM="
 #define PSK "yIUUwewf5M0X8AoB0myFxZfhlFPVF3MvMLwmwyyJg0Q="
 #define ZERO_KEY "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+/* PRIV's first 43 characters with + and / replaced: a key without its '=' that is
+ * also a valid DNS label; and 42 base64 characters, one short of a key. */
+#define KEY_ALNUM "QCTQ2HAduUSLmIcCWOOm2yZVwjrNbVnMXNnIoKoBTX4"
+#define KEY_42 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
 
 #define IFACE "[Interface]\nPrivateKey = " PRIV "\n"
 #define PEER "[Peer]\nPublicKey = " PEER1 "\nAllowedIPs = 10.0.0.0/24\n"
@@ -227,12 +231,38 @@ static const struct invalid_case invalid[] = {
 	  "test.conf:6: invalid PresharedKey (not 32 bytes of base64)" },
 	{ IFACE PEER "PresharedKey = " PSK "\nPresharedKey = " PSK "\n",
 	  "test.conf:7: duplicate PresharedKey in [Peer] (first on line 6)" },
-	{ IFACE PEER PEER,
-	  "test.conf:7: PublicKey \"" PEER1 "\" is already used by the [Peer] on line 3" },
+	{ IFACE PEER PEER, "test.conf:7: PublicKey is already used by the [Peer] on line 3" },
 	{ IFACE "[Peer]\nPublicKey = " PUB "\nAllowedIPs = 10.0.0.0/24\n",
-	  "test.conf:4: PublicKey \"" PUB "\" is our own public key (from PrivateKey)" },
+	  "test.conf:4: PublicKey is our own public key (from PrivateKey)" },
 	{ IFACE "[Peer]\nPublicKey = " ZERO_KEY "\nAllowedIPs = 10.0.0.0/24\n",
-	  "test.conf:4: invalid PublicKey \"" ZERO_KEY "\": a low-order point, unusable for a handshake" },
+	  "test.conf:4: invalid PublicKey: a low-order point, unusable for a handshake" },
+	{ IFACE "[Peer]\nPublicKey = " PRIV "x\n",
+	  "test.conf:4: invalid PublicKey (not shown: it looks like a key): not 32 bytes of base64" },
+
+	/* a key pasted where it does not belong is never quoted back (43 base64
+	 * characters in a row, with or without '=', alone or inside the value) */
+	{ IFACE "Address = " PRIV "\n",
+	  "test.conf:3: invalid Address (not shown: it looks like a key): not an IP address" },
+	{ IFACE "Address = 10.0.0.2/32, " PSK "/32\n",
+	  "test.conf:3: invalid Address (not shown: it looks like a key): not an IP address" },
+	{ IFACE PEER "AllowedIPs = " PRIV "\n",
+	  "test.conf:6: invalid AllowedIPs (not shown: it looks like a key): not an IP address" },
+	{ IFACE PEER "Endpoint = " PSK ":51820\n",
+	  "test.conf:6: invalid Endpoint (not shown: it looks like a key): invalid host name" },
+	/* Without its '=' and +/ a key would even pass for a host name; it is not one. */
+	{ IFACE PEER "Endpoint = " KEY_ALNUM ":51820\n",
+	  "test.conf:6: invalid Endpoint (not shown: it looks like a key): invalid host name" },
+	{ IFACE "DNS = 10.0.0.1, " PRIV "\n",
+	  "test.conf:3: invalid DNS (not shown: it looks like a key): not an IP address or domain name" },
+	{ IFACE "DNS = corp." KEY_ALNUM "\n",
+	  "test.conf:3: invalid DNS (not shown: it looks like a key): not an IP address or domain name" },
+	{ IFACE "[" PRIV "]\n", "test.conf:3: unknown section (not shown: it looks like a key)" },
+	{ IFACE "[" PSK "\n",
+	  "test.conf:3: malformed section header (not shown: it looks like a key)" },
+	{ IFACE "[Peer " KEY_ALNUM "]\n", "test.conf:3: unknown section (not shown: it looks like a key)" },
+	/* 42 base64 characters are not a key: quoted as any other value. */
+	{ IFACE "Address = " KEY_42 "\n",
+	  "test.conf:3: invalid Address \"" KEY_42 "\": not an IP address" },
 
 	/* addresses and prefixes */
 	{ IFACE "Address = 10.0.0.300/32\n", "test.conf:3: invalid Address \"10.0.0.300/32\": not an IPv4 address" },
@@ -296,7 +326,21 @@ static const struct invalid_case invalid[] = {
 	  "test.conf:7: duplicate Endpoint in [Peer] (first on line 6)" },
 };
 
-/* Every failure leaves the output zeroed and no secret in the message. */
+/* 43 base64 characters in a row: most of a key. */
+static bool has_key_shape(const char *s)
+{
+	size_t run = 0;
+
+	for (; *s; s++) {
+		run = (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+		      (*s >= '0' && *s <= '9') || *s == '+' || *s == '/' ? run + 1 : 0;
+		if (run >= 43)
+			return true;
+	}
+	return false;
+}
+
+/* Every failure leaves the output zeroed and nothing like a key in the message. */
 static void check_failed_output(const struct wg_config *c, const char *err)
 {
 	static const struct wg_config zero;
@@ -305,6 +349,7 @@ static void check_failed_output(const struct wg_config *c, const char *err)
 	CHECK(!strstr(err, PRIV));
 	CHECK(!strstr(err, PSK));
 	CHECK(!strstr(err, "QCTQ2HAduUSLm"));
+	CHECK(!has_key_shape(err));
 }
 
 static void test_valid(void)
@@ -365,6 +410,45 @@ static void test_keys(void)
 	CHECK_INT(wg_config_parse_string("k", "[Nope]\n", &c, err, 8), -1);
 	CHECK_STR(err, "k:1: un");
 	CHECK_INT(wg_config_parse_string("k", "[Nope]\n", &c, NULL, 0), -1);
+}
+
+/* The VmFlags of the mapping that holds p, from /proc/self/smaps ("" if none). */
+static void vm_flags(const void *p, char *out, size_t len)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	char line[512];
+	unsigned long lo, hi, a = (unsigned long)p;
+	bool inside = false;
+
+	out[0] = 0;
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+			inside = a >= lo && a < hi;
+		else if (inside && !strncmp(line, "VmFlags:", 8))
+			snprintf(out, len, "%s", line + 8);
+	}
+	if (f)
+		fclose(f);
+}
+
+/* The keys live in guarded memory: a mapping of their own that a core dump leaves out
+ * (MADV_DONTDUMP: "dd" in VmFlags), never in the config struct or the heap. */
+static void test_keys_guarded(void)
+{
+	struct wg_config c;
+	char err[256], flags[512];
+
+	CHECK_INT(wg_config_parse_string("k", IFACE PEER "PresharedKey = " PSK "\n", &c, err,
+					 sizeof(err)), 0);
+	vm_flags(c.private_key, flags, sizeof(flags));
+	CHECK(strstr(flags, " dd") != NULL);
+	vm_flags(c.peers[0].preshared_key, flags, sizeof(flags));
+	CHECK(strstr(flags, " dd") != NULL);
+	/* The reference: ordinary heap memory is dumped. */
+	vm_flags(c.peers, flags, sizeof(flags));
+	CHECK(flags[0] && !strstr(flags, " dd"));
+	wg_config_free(&c);
+	CHECK(c.private_key == NULL);
 }
 
 /* --- files --- */
@@ -474,6 +558,7 @@ int main(void)
 	test_valid();
 	test_invalid();
 	test_keys();
+	test_keys_guarded();
 	test_files();
 	return check_done("config");
 }

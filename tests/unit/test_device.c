@@ -275,7 +275,7 @@ static void node_config(struct world *w, int id, const struct setup *s)
 {
 	struct node *n = &w->n[id], *other = &w->n[!id];
 
-	memcpy(n->cfg.private_key, n->priv, 32);
+	n->cfg.private_key = n->priv;
 	memcpy(n->cfg.public_key, n->pub, 32);
 	n->cfg.mtu = 1420;
 	n->cfg.peers = &n->pc;
@@ -1258,9 +1258,10 @@ static void test_route_two_peers(void)
 	struct wg_device_ops ops = { .send_udp = count_send, .now = zero_now };
 	struct wg_timer_params tp;
 	struct wg_device *dev;
-	uint8_t pub[32], priv[32], addr[16], pkt[100], big[1];
+	uint8_t pub[32], priv[32], mine[32], addr[16], pkt[100], big[1];
 
 	wg_timer_params_default(&tp, 1);
+	cfg.private_key = mine;
 	crypto_box_keypair(pub, cfg.private_key);
 	crypto_box_keypair(peers[0].public_key, priv);
 	crypto_box_keypair(peers[1].public_key, priv);

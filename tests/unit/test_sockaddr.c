@@ -71,9 +71,32 @@ static void test_mapping(void)
 	CHECK_STR(inet_ntop(AF_INET6, raw, txt, sizeof(txt)), "::ffff:10.1.2.3");
 }
 
+/* Every length the kernel takes: an AF_INET6 address without sin6_scope_id (24 bytes)
+ * counts, shorter ones and other families do not. */
+static void test_from(void)
+{
+	struct sockaddr_storage in = v6("::ffff:10.99.0.1", 53), out;
+	struct sockaddr_storage four = v4("10.0.0.1", 80);
+
+	((struct sockaddr_in6 *)&in)->sin6_scope_id = 7;
+	CHECK(ts_sa_from((struct sockaddr *)&in, sizeof(struct sockaddr_in6), &out));
+	CHECK_INT(((struct sockaddr_in6 *)&out)->sin6_scope_id, 7);
+	CHECK(ts_sa_from((struct sockaddr *)&in, TS_SIN6_LEN_MIN, &out));
+	CHECK_INT(((struct sockaddr_in6 *)&out)->sin6_scope_id, 0);
+	CHECK_INT(ntohs(ts_sa_port(&out)), 53);
+	CHECK(ts_sa_unmap(&out));
+	CHECK_INT(out.ss_family, AF_INET);
+	CHECK(!ts_sa_from((struct sockaddr *)&in, TS_SIN6_LEN_MIN - 1, &out));
+	CHECK_INT(out.ss_family, 0);
+	CHECK(ts_sa_from((struct sockaddr *)&four, sizeof(struct sockaddr_in), &out));
+	CHECK(!ts_sa_from((struct sockaddr *)&four, sizeof(struct sockaddr_in) - 1, &out));
+	CHECK(!ts_sa_from(NULL, 0, &out));
+}
+
 int main(void)
 {
 	test_lengths_and_ports();
 	test_mapping();
+	test_from();
 	return check_done("sockaddr");
 }
