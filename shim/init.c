@@ -96,11 +96,6 @@ static void config_load(const char *path)
 		shim_dns_resolv_load(); /* to refuse DNS to them too: it may be on loopback */
 		return;
 	}
-	/* Shown at every level, as wg-quick shows them: a key file others can read is
-	 * worth knowing of before the default level (errors only) would ever say so.
-	 * Each line says "warning:" itself. */
-	for (size_t i = 0; i < shim_cfg.n_warnings; i++)
-		ts_err("%s", shim_cfg.warnings[i]);
 	routes = ts_routes_from_config(&shim_cfg);
 	if (!routes) {
 		ts_err("%s: out of memory", path);

@@ -48,6 +48,15 @@ static double env_seconds(const char *name, double dflt)
 	return d;
 }
 
+/* The config's warnings (a key file others can read, ...), at every log level as
+ * wg-quick shows them: the default level (errors) would otherwise hide them. Once per
+ * session, by the process that starts it, not by every process of a wrapped script. */
+static void show_warnings(void)
+{
+	for (size_t i = 0; i < shim_cfg.n_warnings; i++)
+		ts_err("%s", shim_cfg.warnings[i]);
+}
+
 static struct ts_stack *start(void)
 {
 	struct ts_stack_options opt = { .sys = shim_stack_sys(), .share = true,
@@ -63,10 +72,11 @@ static struct ts_stack *start(void)
 		start_errno = ENETUNREACH;
 		return NULL;
 	}
-	if (ts_stack_is_local(st))
+	if (ts_stack_is_local(st)) {
 		ts_info("tunnel started (%zu peer%s)", shim_cfg.n_peers,
 			shim_cfg.n_peers == 1 ? "" : "s");
-	else
+		show_warnings();
+	} else
 		ts_info("attached to the tunnel session of this key");
 	return st;
 }
