@@ -35,9 +35,14 @@ static void fork_parent(void)
 	pthread_mutex_unlock(&tab_lock);
 }
 
+/* In the child, every inherited socket is one it did not make (SFDF_OWNED). */
 static void fork_child(void)
 {
 	pthread_mutex_init(&tab_lock, NULL);
+	for (int i = 0; i < MAX_CHUNKS; i++)
+		for (int j = 0; chunks[i] && j < CHUNK; j++)
+			__atomic_and_fetch(&chunks[i][j].flags, ~(unsigned)SFDF_OWNED,
+					   __ATOMIC_RELAXED);
 }
 
 void shim_fd_init(void)

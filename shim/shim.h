@@ -144,16 +144,17 @@ extern __thread int shim_internal;
  *
  * Both resolve libc's functions on first use (libc's and the resolver's tables: an
  * interposed call can come before our constructor, from another library's) and say
- * whether the call is the shim's to look at. shim_enter() says no on the library's own
- * threads and in its nested calls to libc (shim_internal), and when no tunnel is
+ * whether the call is the shim's to look at. shim_enter() says no inside the library's
+ * own work (shim_internal: its constructor, the host resolver it asks for the stack's
+ * endpoint names; the stack's threads never call an interposer), and when no tunnel is
  * configured (SHIM_OFF: no TUNSHIM_CONFIG, or secure execution): the call then goes
  * straight to libc. SHIM_FAIL_CLOSED (TUNSHIM_CONFIG set but unusable) is the shim's
  * business: that is what refuses non-loopback traffic.
  *
  * shim_enter_fd() (close, close_range, dup, dup2, dup3, fcntl's F_DUPFD) says no only
- * on the library's own threads: the library has descriptors of its own in every mode
+ * inside the library's own work: the library has descriptors of its own in every mode
  * (the log's is made at load), and the application may not close, replace or copy
- * them (EBADF, as if they were not open). close on the library's own threads still
+ * them (EBADF, as if they were not open). close inside the library's own work still
  * forgets the descriptor's entry.
  */
 extern int shim_ready; /* [a] the tables of libc functions are resolved */
@@ -222,6 +223,8 @@ enum { CONN_CONNECTING = 1, CONN_CONNECTED, CONN_FAILED, CONN_CLOSED };
 enum {
 	SFDF_UDP_TUNNEL = 1 << 0, /* SFD_INET UDP that talks to the tunnel through the relay */
 	SFDF_DNS_SHOWN = 1 << 1,  /* dns_shown holds what a redirected program addressed */
+	SFDF_OWNED = 1 << 2,      /* made by socket() in this process (not inherited through
+				   * fork or exec, nor received): its close may end its flow */
 };
 
 struct shim_fd {

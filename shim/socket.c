@@ -9,7 +9,7 @@
 #include "shim.h"
 
 /* fd's entry becomes an inet socket of ours to route. Lock held. */
-static void note_inet(int fd, int domain, int type)
+static void note_inet(int fd, int domain, int type, unsigned flags)
 {
 	struct shim_fd *e;
 
@@ -20,6 +20,7 @@ static void note_inet(int fd, int domain, int type)
 	e->domain = domain;
 	e->type = type;
 	e->protocol = type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
+	__atomic_store_n(&e->flags, flags, __ATOMIC_RELEASE);
 	__atomic_store_n(&e->kind, SFD_INET, __ATOMIC_RELEASE);
 }
 
@@ -50,7 +51,7 @@ SHIM_EXPORT int socket(int domain, int type, int protocol)
 	if (fd < 0 || !mine || !is_inet(domain) || !carried(base, protocol))
 		return fd;
 	shim_fd_lock();
-	note_inet(fd, domain, base);
+	note_inet(fd, domain, base, SFDF_OWNED);
 	shim_fd_unlock();
 	return fd;
 }
@@ -72,7 +73,7 @@ static bool learn(int fd)
 		return true;
 	shim_fd_lock();
 	if (shim_fd_kind(fd) == SFD_NONE) /* another thread may have been first */
-		note_inet(fd, domain, type);
+		note_inet(fd, domain, type, 0);
 	shim_fd_unlock();
 	return true;
 }

@@ -351,7 +351,6 @@ SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen
 	kind = shim_fd_kind(fd);
 	if (kind == SFD_INET)
 		return inet_setsockopt(fd, level, name, val, len);
-	/* An accepted tunnel client is a kernel socket: its options are the kernel's. */
 	if (kind != SFD_TUNNEL)
 		return real.setsockopt(fd, level, name, val, len);
 	tunnel_setsockopt(fd, level, name, val, len);

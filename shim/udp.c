@@ -116,10 +116,10 @@ void shim_udp_closing(int fd, const struct shim_fd *e)
 	struct shim_relay *r = e->domain == AF_INET ? &shim_relay4 : &shim_relay6;
 	struct sockaddr_storage any = { .ss_family = (sa_family_t)e->domain };
 
-	/* Only the process that runs the stack: a forked child closing its copy of a
-	 * socket must not end the flow its parent still uses. */
-	if (!(e->flags & SFDF_UDP_TUNNEL) || !__atomic_load_n(&r->ready, __ATOMIC_ACQUIRE) ||
-	    !shim_tunnel_if_running())
+	/* Only in the process that made the socket: a forked child, or a program exec'd
+	 * with it, closing its copy must not end the flow the maker still uses. */
+	if ((e->flags & (SFDF_UDP_TUNNEL | SFDF_OWNED)) != (SFDF_UDP_TUNNEL | SFDF_OWNED) ||
+	    !__atomic_load_n(&r->ready, __ATOMIC_ACQUIRE) || !shim_tunnel_if_running())
 		return;
 	frame_for(&h, r, &any, TS_UDP_FRAME_CLOSE);
 	real.sendto(fd, &h, sizeof(h), MSG_DONTWAIT, (struct sockaddr *)&r->addr,

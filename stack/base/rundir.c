@@ -18,7 +18,7 @@ static int check_private(const char *dir)
 
 	if (lstat(dir, &sb) < 0)
 		return -1;
-	if (S_ISDIR(sb.st_mode) && sb.st_uid == getuid() && !(sb.st_mode & 077))
+	if (S_ISDIR(sb.st_mode) && sb.st_uid == geteuid() && !(sb.st_mode & 077))
 		return 0;
 	if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
 		ts_err("%s is not a private directory of this user (%s, owner uid %u, mode %04o): "
@@ -29,7 +29,8 @@ static int check_private(const char *dir)
 	return -1;
 }
 
-/* $XDG_RUNTIME_DIR/tunshim, else /tmp/tunshim-UID. */
+/* $XDG_RUNTIME_DIR/tunshim, else /tmp/tunshim-EUID: the user files are created as,
+ * and the one SO_PEERCRED and the doorbell check compare with. */
 static int record_dir(char *dir, size_t len)
 {
 	const char *rt = getenv("XDG_RUNTIME_DIR");
@@ -37,7 +38,7 @@ static int record_dir(char *dir, size_t len)
 	if (rt && rt[0] == '/')
 		snprintf(dir, len, "%s/tunshim", rt);
 	else
-		snprintf(dir, len, "/tmp/tunshim-%u", (unsigned)getuid());
+		snprintf(dir, len, "/tmp/tunshim-%u", (unsigned)geteuid());
 	mkdir(dir, 0700);
 	return check_private(dir);
 }

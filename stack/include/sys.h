@@ -43,7 +43,7 @@ struct ts_sys {
 	ssize_t (*send)(int fd, const void *buf, size_t len, int flags);
 	ssize_t (*sendto)(int fd, const void *buf, size_t len, int flags,
 			  const struct sockaddr *addr, socklen_t alen);
-	/* The session channel (stack/session/): messages with descriptors beside them. */
+	/* The session channel (stack/net/session_*.c): messages with descriptors beside them. */
 	ssize_t (*sendmsg)(int fd, const struct msghdr *m, int flags);
 	ssize_t (*recvmsg)(int fd, struct msghdr *m, int flags);
 

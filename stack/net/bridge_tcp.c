@@ -305,8 +305,8 @@ int ts_bridge_tcp_open(struct ts_stack *st, struct ts_bridge *b)
 	return 0;
 }
 
-/* An lwIP connection that arrived on a listener, bridged to b->fd (a kernel socket
- * connecting to the application's listener). */
+/* An lwIP connection that arrived on a listener, bridged to b->fd (the stack's end of
+ * the socketpair whose other end waits for the application's claim: doorbell.c). */
 void ts_bridge_tcp_adopt(struct ts_bridge *b, struct tcp_pcb *pcb)
 {
 	b->tcp = pcb;

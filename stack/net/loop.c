@@ -466,5 +466,6 @@ void *ts_loop_main(void *arg)
 	ts_doorbell_close_all(st);
 	ts_listen_close_all(st);
 	ts_bridge_close_all(st);
+	free_graves(st);
 	return NULL;
 }

@@ -23,7 +23,7 @@ struct ts_pollable {
 };
 
 /* What application threads ask of the stack thread. Numbers travel between processes
- * (session/wire.h): append only. */
+ * (session_wire.h): append only. */
 enum ts_cmd_type {
 	TS_CMD_BRIDGE, TS_CMD_STATS, TS_CMD_ABORT, TS_CMD_INFO, TS_CMD_PARK, TS_CMD_BUSY,
 	TS_CMD_LISTEN, TS_CMD_UNLISTEN, TS_CMD_TCPOPT, TS_CMD_ENDPOINT, TS_CMD_RELAY,
@@ -54,7 +54,7 @@ struct ts_cmd {
 };
 
 /* How an application thread waits for the stack thread without spinning. A waiter
- * with a reply hook is an attached process's (session/server.c): waking it answers. */
+ * with a reply hook is an attached process's (session_server.c): waking it answers. */
 struct ts_waiter {
 	void (*reply)(struct ts_waiter *w, int rc);
 	pthread_mutex_t mu;
@@ -112,9 +112,9 @@ struct ts_stack {
 	uint64_t linger_until;      /* continuation: give up closing at this time */
 	int parked;                 /* stopped for a detach (parent side) */
 	uint64_t idle_since;        /* continuation: nothing served since (grace) */
-	struct ts_server *server;   /* serving attached processes (session/server.c) */
+	struct ts_server *server;   /* serving attached processes (session_server.c) */
 	struct ts_client *client;   /* attached: commands go to the holder; nothing else
-				     * of this struct is used (session/client.c) */
+				     * of this struct is used (session_client.c) */
 };
 
 /* loop.c */
@@ -124,11 +124,9 @@ void ts_loop_bury(struct ts_stack *st, struct ts_pollable *p);
 /* Runs one command on the stack thread and frees it. */
 void ts_command_run(struct ts_stack *st, struct ts_cmd *cmd);
 uint64_t ts_now_ns(void); /* monotonic */
-/* Runs one command on the stack thread and frees it. */
-void ts_command_run(struct ts_stack *st, struct ts_cmd *cmd);
 void ts_loop_run(struct ts_stack *st);
 
-/* listen.c */
+/* inbound.c */
 int ts_listen_start(struct ts_stack *st, struct ts_cmd *cmd);
 int ts_listen_stop(struct ts_stack *st, uint64_t id);
 void ts_listen_close_all(struct ts_stack *st);
