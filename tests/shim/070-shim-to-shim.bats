@@ -375,6 +375,60 @@ EOF
 	expect_eq "second client" "hello 1 $CLIENT_ADDR" "$output"
 }
 
+@test "a server restarted while its client's connection is open gets its ListenPort at once (it attaches to the session) and serves" {
+	local port t0 secs holder
+	make_pair
+	port=$(free_port tcp)
+	cat >"$T/once.py" <<'EOF'
+import socket, sys, time
+
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("0.0.0.0", int(sys.argv[1])))
+l.listen(5)
+c, a = l.accept()
+c.sendall(f"hello {sys.argv[2]}\n".encode())
+if sys.argv[2] == "first":
+    time.sleep(0.5)
+    sys.exit(0)  # a normal exit, with the connection still open
+c.close()
+EOF
+	cat >"$T/hold.py" <<'EOF'
+import socket, sys
+
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=20)
+print(s.recv(100).decode(), end="", flush=True)
+print("end" if s.recv(100) == b"" else "more", flush=True)
+EOF
+	cat >"$T/read_all.py" <<'EOF'
+import socket, sys
+
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+print(s.recv(100).decode(), end="")
+EOF
+	server first "$PY" -u "$T/once.py" "$port" first
+	wait_listening first "$port"
+	client "$PY" -u "$T/hold.py" "$SERVER_ADDR" "$port" >"$T/hold.out" 2>&1 3>&- &
+	holder=$!
+	wait_until 10 grep -q "hello first" "$T/hold.out"
+	# The first server exits with its client's connection open: its session (and the
+	# ListenPort) lives on in a continuation, and the restarted server attaches to it.
+	wait_until 10 eval '! alive "$(server_pid first)"'
+	t0=$EPOCHREALTIME
+	server second "$PY" -u "$T/once.py" "$port" second
+	wait_listening second "$port"
+	secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')
+	awk -v s="$secs" 'BEGIN { exit !(s < 1.5) }' ||
+		{ echo "the restarted server listened in the tunnel after $secs s" >&2; false; }
+	grep -q "attached to the tunnel session" "$T/second.log"
+	! grep -q "cannot open the WireGuard UDP socket" "$T/second.log"
+	run --separate-stderr client "$PY" "$T/read_all.py" "$SERVER_ADDR" "$port"
+	expect_eq "a client of the restarted server" "hello second" "$output"
+	wait "$holder"
+	expect_eq "the first client's connection" "hello first
+end" "$(cat "$T/hold.out")"
+}
+
 listened_twice() {
 	[ "$(grep -c "listening in the tunnel on port $2\$" "$T/$1.log")" -ge 2 ]
 }
