@@ -5,9 +5,10 @@
 # the server namespace (10.200.0.1); the attacker is `nobody`, on the client namespace's
 # loopback, without the library. Each test plays one attack and asserts that it fails:
 #
-#   posing as a tunnel peer   nobody connects from every kind of loopback address, and
-#                             from the source ports the stack's doorbells used: the
-#                             server's accept reports nobody's own address
+#   posing as a tunnel peer   nobody connects from every kind of loopback address, from
+#                             the stack's ports read in /proc/net/tcp, and from the ports
+#                             the doorbells used (the log): the server's accept reports
+#                             nobody's own address
 #   taking a tunnel port      the wrapped server is killed while the session lives on in
 #                             another process; nobody binds its port: the next tunnel
 #                             client is reset at once and nobody reads nothing of it; the
@@ -106,6 +107,20 @@ lu_keeper() {
 	done
 	run as_nobody ask ::1 "$WHO6_PORT" ::1
 	expect_eq "nobody from ::1" "peer ::1" "$output"
+}
+
+@test "another user who reads the stack's loopback ports from /proc/net/tcp and connects from them is reported as itself" {
+	local client
+	lu_spawn who who "$WHO_PORT" "$WHO6_PORT"
+	tunnel_client "$TUN4" "$WHO_PORT" >"$T/tunnel.out" &
+	client=$!
+	topo_wait_until 10 grep -q . "$T/tunnel.out"
+	run as_nobody pose "$WHO_PORT"
+	wait "$client"
+	expect_eq "the tunnel client" "peer $TOPO_SERVER_V4" "$(cat "$T/tunnel.out")"
+	[ "$output" != "no ports" ] || { echo "nobody found no stack port to pose from" >&2; false; }
+	expect_lacks "what the server told nobody" "$TOPO_SERVER_V4" "$output"
+	expect_eq "what the server told nobody" "" "$(grep -v '^peer 127.0.0.2$' <<<"$output")"
 }
 
 @test "another user bound to the loopback ports the stack's doorbells came from is reported as itself" {
@@ -214,16 +229,18 @@ lu_write_py() {
                        "ready", sleeps
   ask HOST PORT [SRC [SPORT]]  connects (from SRC:SPORT), prints the line it got, or
                        "error NAME"
+  pose PORT            reads the loopback ports connected to PORT from /proc/net/tcp and
+                       asks from each (on 127.0.0.2)
   squat PORT READY     listens on 0.0.0.0:PORT with SO_REUSEADDR, touches READY, accepts
                        for 5 s and prints "conn bytes=N" per connection
-  names PID HOST       reads /proc/net/unix: whether PID has named sockets, and how many
-                       of those names hold HOST's address bytes
+  names PID HOST       reads /proc/net/unix: whether PID has named sockets, and how often
+                       HOST's address bytes appear in it
   readable             prints "readable" if /proc/net/unix can be read
   forged               (wrapped) gets socketpair ends named as the library once named its
                        own (and with random bytes behind the new magic), prints each's
                        family as getpeername reports it
 """
-import errno, os, socket, subprocess, sys, time
+import errno, os, socket, subprocess, sys, threading, time
 
 
 def who(p4, p6):
@@ -245,7 +262,8 @@ def who(p4, p6):
         for key, _ in sel.select():
             c, a = key.fileobj.accept()
             c.sendall(("peer %s\n" % a[0]).encode())
-            c.close()
+            # Open a while: the stack's loopback side of it is there to be seen.
+            threading.Timer(3, c.close).start()
 
 
 def hold(host, port):
@@ -267,6 +285,22 @@ def ask(host, port, src=None, sport=None):
         print(line if line else "error EOF")
     except OSError as e:
         print("error", errno.errorcode.get(e.errno, e) if e.errno else type(e).__name__)
+
+
+def pose(port):
+    """The attack of issue 10: read the stack's loopback ports from /proc/net/tcp, then
+    connect from them (on another loopback address) and see what the server says."""
+    ports = set()
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            local, remote = line.split()[1:3]
+            if remote == "0100007F:%04X" % int(port) and local.startswith("0100007F:"):
+                ports.add(int(local.split(":")[1], 16))
+    if not ports:
+        print("no ports")
+    for p in sorted(ports):
+        ask("127.0.0.1", port, "127.0.0.2", p)
 
 
 def squat(port, ready):
@@ -304,18 +338,18 @@ def names(pid, host):
             continue
         if t.startswith("socket:["):
             inodes.add(t[8:-1])
-    addr = socket.inet_aton(host)
-    found = clear = 0
     with open("/proc/net/unix", "rb") as f:
-        next(f)
-        for line in f:
-            parts = line.rstrip(b"\n").split(b" ", 7)
-            if len(parts) < 8 or parts[6].decode() not in inodes or not parts[7].startswith(b"@"):
-                continue
-            found += 1
-            if addr in parts[7]:
-                clear += 1
-    print("names=%d clear=%d" % (min(found, 1), clear))
+        text = f.read()
+    found = 0
+    for line in text.split(b"\n")[1:]:
+        parts = line.split(b" ", 7)
+        if len(parts) == 8 and parts[6].decode(errors="replace") in inodes and \
+           parts[7].startswith(b"@"):
+            found = 1
+    # The kernel prints an abstract name's bytes as they are, NUL as "@" (and a newline
+    # byte breaks the line): look for the address so rendered, anywhere in the file.
+    addr = socket.inet_aton(host).replace(b"\0", b"@")
+    print("names=%d clear=%d" % (found, text.count(addr)))
 
 
 def forged():
@@ -343,6 +377,8 @@ elif cmd == "hold":
     hold(sys.argv[2], sys.argv[3])
 elif cmd == "ask":
     ask(*sys.argv[2:])
+elif cmd == "pose":
+    pose(sys.argv[2])
 elif cmd == "squat":
     squat(*sys.argv[2:4])
 elif cmd == "names":
