@@ -269,6 +269,17 @@ static void apply_options(struct tcp_pcb *pcb, const struct ts_bridge_req *r)
 	}
 }
 
+/* The bridge and its pcb, each the other's from now on. */
+static void attach_pcb(struct ts_bridge *b, struct tcp_pcb *pcb)
+{
+	b->tcp = pcb;
+	b->poll.handler = tcp_fd_event;
+	tcp_arg(pcb, b);
+	tcp_recv(pcb, on_recv);
+	tcp_sent(pcb, on_sent);
+	tcp_err(pcb, on_err);
+}
+
 int ts_bridge_tcp_open(struct ts_stack *st, struct ts_bridge *b)
 {
 	ip_addr_t rip, lip;
@@ -281,12 +292,7 @@ int ts_bridge_tcp_open(struct ts_stack *st, struct ts_bridge *b)
 	pcb = tcp_new_ip_type(IP_GET_TYPE(&rip));
 	if (!pcb)
 		return -ENOMEM;
-	b->tcp = pcb;
-	b->poll.handler = tcp_fd_event;
-	tcp_arg(pcb, b);
-	tcp_recv(pcb, on_recv);
-	tcp_sent(pcb, on_sent);
-	tcp_err(pcb, on_err);
+	attach_pcb(b, pcb);
 	apply_options(pcb, &b->req);
 	if (b->req.local.ss_family && ts_ip_from_sockaddr(&b->req.local, &lip, &lport) == 0 &&
 	    tcp_bind(pcb, &lip, lport) != ERR_OK) {
@@ -309,12 +315,7 @@ int ts_bridge_tcp_open(struct ts_stack *st, struct ts_bridge *b)
  * the socketpair whose other end waits for the application's claim: doorbell.c). */
 void ts_bridge_tcp_adopt(struct ts_bridge *b, struct tcp_pcb *pcb)
 {
-	b->tcp = pcb;
-	b->poll.handler = tcp_fd_event;
-	tcp_arg(pcb, b);
-	tcp_recv(pcb, on_recv);
-	tcp_sent(pcb, on_sent);
-	tcp_err(pcb, on_err);
+	attach_pcb(b, pcb);
 	update_events(b);
 }
 
