@@ -463,9 +463,13 @@ static char *tmp_path(const char *name)
 	return path;
 }
 
+/* A new file each time: an earlier one of mode 0400 is not writable but by root. */
 static void write_file(const char *path, const void *data, size_t len, mode_t mode)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	int fd;
+
+	unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
 	CHECK(fd >= 0);
 	CHECK_INT(write(fd, data, len), (long long)len);
