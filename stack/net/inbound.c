@@ -159,16 +159,20 @@ void ts_listen_close_all(struct ts_stack *st)
 }
 
 /* Is something still listening at addr (the application, or a daemon it forked)?
- * A bind to the same address fails while a listener holds it. Runs on the stack
- * thread (ts_listen_alive, UDP servers) and on the application's (the shim, when a
- * listener closes): the probe goes through the boundary on both, so the shim never
- * takes its socket for one of the application's. */
+ * For TCP the kernel's socket diagnostics say (a listener of this user); else, or if
+ * they cannot, a bind to the same address fails while a socket holds it. Runs on the
+ * stack thread (ts_listen_alive, UDP servers) and on the application's (the shim, when
+ * a listener closes): both go through the boundary, so the shim never takes the probe
+ * for one of the application's sockets. */
 bool ts_port_alive(const struct sockaddr_storage *addr, int type)
 {
 	const struct ts_sys *sys = ts_sys();
 	socklen_t len = ts_sa_len(addr);
-	int fd = sys->socket(addr->ss_family, type | SOCK_CLOEXEC, 0), one = 1, err;
+	int fd, one = 1, err = type == SOCK_STREAM ? ts_tcp_listening(addr) : -1;
 
+	if (err >= 0)
+		return err == 1;
+	fd = sys->socket(addr->ss_family, type | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return true;
 	if (type == SOCK_STREAM)

@@ -387,10 +387,33 @@ static bool continuation_serving(struct ts_stack *st)
 	       ts_server_clients(st) > 0;
 }
 
+/* What keeps a continuation up, every few seconds, for whoever wonders why it is. */
+static void continuation_report(struct ts_stack *st, uint64_t now)
+{
+	int bridges = 0, held = 0;
+	struct pollfd p;
+
+	if (!ts_log_enabled(TS_LOG_DEBUG) || now - st->reported_at < 5000000000ull)
+		return;
+	st->reported_at = now;
+	for (struct ts_bridge *b = st->bridges; b; b = b->next) {
+		if (b->dead)
+			continue;
+		bridges++;
+		p = (struct pollfd){ .fd = b->fd };
+		held += !(poll(&p, 1, 0) == 1 && (p.revents & POLLHUP));
+	}
+	ts_dbg("continuation: %d bridge(s), %d held by an application; listeners %s; UDP servers "
+	       "%s; %d attached process(es); lwIP %s", bridges, held,
+	       st->listeners ? "yes" : "no", ts_udp_servers_alive(st) ? "yes" : "no",
+	       ts_server_clients(st), tcp_active_pcbs ? "still has connections" : "idle");
+}
+
 static bool continuation_done(struct ts_stack *st)
 {
 	uint64_t now = now_ns(NULL);
 
+	continuation_report(st, now);
 	if (continuation_serving(st)) {
 		st->linger_until = st->idle_since = 0;
 		return false;

@@ -112,6 +112,7 @@ struct ts_stack {
 	uint64_t linger_until;      /* continuation: give up closing at this time */
 	int parked;                 /* stopped for a detach (parent side) */
 	uint64_t idle_since;        /* continuation: nothing served since (grace) */
+	uint64_t reported_at;       /* continuation: when it last said what it serves */
 	struct ts_server *server;   /* serving attached processes (session_server.c) */
 	struct ts_client *client;   /* attached: commands go to the holder; nothing else
 				     * of this struct is used (session_client.c) */
@@ -136,6 +137,9 @@ bool ts_udp_servers_alive(struct ts_stack *st);
 /* sockowner.c: the user of the TCP socket with this four-tuple (0, or -errno). */
 int ts_tcp_owner(const struct sockaddr_storage *src, const struct sockaddr_storage *dst,
 		 uid_t *uid);
+/* 1 if a listener of this user listens at addr, 0 if none does, -errno if the kernel
+ * cannot say. */
+int ts_tcp_listening(const struct sockaddr_storage *addr);
 
 /* doorbell.c */
 int ts_doorbell_ring(struct ts_stack *st, uint64_t listener_id, const struct sockaddr_storage *to,
