@@ -547,7 +547,7 @@ ses_both_ended() {
 	expect_eq "nobody's curl" "$(cat "$TOPO_DIR/www/index.html")" "$output"
 	grep -qE "^tunshim\[[0-9]+\]: $STARTED" "$N/nobody.log" ||
 		topo_fail "nobody's curl did not start a session of its own: $(cat "$N/nobody.log")"
-	expect_lacks "nobody's log" "attached" "$(cat "$N/nobody.log")"
+	expect_lacks "nobody's log" "$ATTACHED" "$(cat "$N/nobody.log")"
 	compgen -G "$N/nobody-run/tunshim/session-*.lock" >/dev/null ||
 		topo_fail "nobody's session was not kept in its own runtime directory"
 	expect_lacks "root's log" "another user" "$(cat "$SHIM_LOG")"
