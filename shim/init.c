@@ -125,13 +125,6 @@ __attribute__((constructor)) static void shim_load(void)
 	shim_internal--;
 }
 
-static bool is_loopback(int family, const uint8_t *a)
-{
-	static const uint8_t lo6[16] = { [15] = 1 };
-
-	return family == AF_INET ? a[0] == 127 : memcmp(a, lo6, 16) == 0;
-}
-
 static bool is_unspecified(int family, const uint8_t *a)
 {
 	static const uint8_t zero[16];
@@ -175,7 +168,7 @@ enum shim_route shim_route(const struct sockaddr *addr, socklen_t len,
 	if (!addr || shim_mode == SHIM_OFF || !(a = normalise(addr, len, out)))
 		return ROUTE_PASS;
 	family = out->ss_family;
-	if (is_loopback(family, a) || is_unspecified(family, a))
+	if (ts_addr_is_loopback(family, a) || is_unspecified(family, a))
 		return ROUTE_PASS;
 	if (shim_mode == SHIM_FAIL_CLOSED)
 		return ROUTE_BLOCK;

@@ -154,14 +154,6 @@ SHIM_EXPORT int listen(int fd, int backlog)
 	return 0;
 }
 
-static bool is_loopback(const struct sockaddr_storage *ss)
-{
-	const uint8_t *a = ts_sa_addr(ss);
-	static const uint8_t lo6[16] = { [15] = 1 };
-
-	return a && (ss->ss_family == AF_INET ? a[0] == 127 : memcmp(a, lo6, 16) == 0);
-}
-
 /* The claimed connection's state, under its lock: the stack may already be ending it. */
 static void claimed(struct shim_conn *c, const struct ts_claim *cl)
 {
@@ -216,7 +208,7 @@ static bool claim(int nfd, const struct shim_fd *l, int flags)
 		return false;
 	ts_sa_unmap(&from);
 	ts_sa_unmap(&to);
-	if (!is_loopback(&from) || !(st = shim_tunnel()) || !(c = shim_conn_new(IPPROTO_TCP)))
+	if (!ts_sa_addr(&from) || !ts_addr_is_loopback(from.ss_family, ts_sa_addr(&from)) || !(st = shim_tunnel()) || !(c = shim_conn_new(IPPROTO_TCP)))
 		return false;
 	c->domain = l->domain;
 	c->state = CONN_CONNECTED;

@@ -70,6 +70,13 @@ void ts_sa_set_port(struct sockaddr_storage *ss, uint16_t port)
 		((struct sockaddr_in6 *)ss)->sin6_port = port;
 }
 
+bool ts_addr_is_loopback(int family, const uint8_t *addr)
+{
+	static const uint8_t lo6[16] = { [15] = 1 };
+
+	return family == AF_INET ? addr[0] == 127 : memcmp(addr, lo6, 16) == 0;
+}
+
 void ts_ip6_map(uint8_t out[16], const uint8_t v4[4])
 {
 	uint8_t a[4];

@@ -30,6 +30,8 @@ void ts_sa_set_port(struct sockaddr_storage *ss, uint16_t port);
 void ts_sa_map(struct sockaddr_storage *ss);
 /* An IPv4-mapped AF_INET6 address becomes AF_INET; true if it was one. */
 bool ts_sa_unmap(struct sockaddr_storage *ss);
+/* 127/8 or ::1: addr is family's 4 or 16 bytes. */
+bool ts_addr_is_loopback(int family, const uint8_t *addr);
 /* The same on bare addresses: out[16] = ::ffff:v4. */
 void ts_ip6_map(uint8_t out[16], const uint8_t v4[4]);
 bool ts_ip6_is_mapped(const uint8_t a[16]);

@@ -93,8 +93,20 @@ static void test_from(void)
 	CHECK(!ts_sa_from(NULL, 0, &out));
 }
 
+static void test_loopback(void)
+{
+	const uint8_t lo4[4] = { 127, 9, 8, 7 }, ten[4] = { 10, 0, 0, 1 };
+	const uint8_t lo6[16] = { [15] = 1 }, two6[16] = { [15] = 2 };
+
+	CHECK(ts_addr_is_loopback(AF_INET, lo4));
+	CHECK(!ts_addr_is_loopback(AF_INET, ten));
+	CHECK(ts_addr_is_loopback(AF_INET6, lo6));
+	CHECK(!ts_addr_is_loopback(AF_INET6, two6));
+}
+
 int main(void)
 {
+	test_loopback();
 	test_lengths_and_ports();
 	test_mapping();
 	test_from();
