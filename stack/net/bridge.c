@@ -246,13 +246,10 @@ void ts_bridge_start(struct ts_stack *st, struct ts_cmd *cmd)
 
 static void abort_bridge(struct ts_bridge *b, int error)
 {
-	b->fail_errno = error;
 	if (b->tcp) {
-		struct tcp_pcb *pcb = b->tcp;
-
-		/* tcp_abort calls our error callback, which finishes the bridge. */
-		tcp_abort(pcb);
+		ts_bridge_tcp_abort(b, error);
 	} else {
+		b->fail_errno = error;
 		if (b->udp)
 			udp_remove(b->udp);
 		b->udp = NULL;

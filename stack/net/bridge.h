@@ -35,6 +35,8 @@ struct ts_bridge {
 
 /* bridge_tcp.c */
 void ts_bridge_tcp_adopt(struct ts_bridge *b, struct tcp_pcb *pcb);
+/* Resets b's connection and ends the bridge (error: why, for its callbacks). */
+void ts_bridge_tcp_abort(struct ts_bridge *b, int error);
 
 /* bridge.c */
 void ts_bridge_report(struct ts_bridge *b, int error);

@@ -30,6 +30,23 @@ static void detach_pcb(struct ts_bridge *b)
 }
 
 /* Writes what lwIP handed us to the application; acknowledges only what it took. */
+void ts_bridge_tcp_abort(struct ts_bridge *b, int error)
+{
+	struct tcp_pcb *pcb = b->tcp;
+
+	b->fail_errno = error;
+	if (pcb && pcb->state != TIME_WAIT) {
+		tcp_abort(pcb); /* calls on_err, which finishes the bridge */
+		return;
+	}
+	/* lwIP frees a pcb in TIME_WAIT without a word: the bridge ends here. */
+	if (pcb) {
+		detach_pcb(b);
+		tcp_abort(pcb);
+	}
+	ts_bridge_finish(b);
+}
+
 static int flush_to_app(struct ts_bridge *b)
 {
 	while (b->to_app) {
@@ -95,8 +112,7 @@ static void app_to_remote(struct ts_bridge *b)
 		if (n > 0) {
 			if (tcp_write(b->tcp, buf, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK) {
 				ts_err("tcp_write failed; connection aborted");
-				b->fail_errno = ENOMEM;
-				tcp_abort(b->tcp);
+				ts_bridge_tcp_abort(b, ENOMEM);
 				return;
 			}
 		} else if (n == 0) {
@@ -104,8 +120,7 @@ static void app_to_remote(struct ts_bridge *b)
 			tcp_shutdown(b->tcp, 0, 1); /* FIN after the queued data */
 		} else {
 			if (errno != EAGAIN && errno != EINTR) {
-				b->fail_errno = ECONNRESET;
-				tcp_abort(b->tcp);
+				ts_bridge_tcp_abort(b, ECONNRESET);
 				return;
 			}
 			break;
@@ -132,16 +147,13 @@ static void tcp_fd_event(struct ts_stack *st, struct ts_pollable *p, uint32_t ev
 		return;
 	/* Still connecting, and the application gave up (closed its end): abort. */
 	if (!b->reported) {
-		if ((events & (EPOLLRDHUP | EPOLLHUP)) && b->tcp) {
-			b->fail_errno = ECONNABORTED;
-			tcp_abort(b->tcp);
-		}
+		if ((events & (EPOLLRDHUP | EPOLLHUP)) && b->tcp)
+			ts_bridge_tcp_abort(b, ECONNABORTED);
 		return;
 	}
 	if ((events & EPOLLOUT) && flush_to_app(b) < 0) {
-		b->fail_errno = EPIPE;
-		if (b->tcp)
-			tcp_abort(b->tcp); /* the application is gone: reset, as the kernel does */
+		/* The application is gone: reset, as the kernel does. */
+		ts_bridge_tcp_abort(b, EPIPE);
 		return;
 	}
 	remote_fin_to_app(b);
@@ -188,8 +200,7 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 		b->to_app_off = 0;
 	}
 	if (flush_to_app(b) < 0) {
-		b->fail_errno = EPIPE;
-		tcp_abort(b->tcp);
+		ts_bridge_tcp_abort(b, EPIPE);
 		return ERR_ABRT;
 	}
 	remote_fin_to_app(b);

@@ -191,9 +191,6 @@ bool ts_listen_alive(struct ts_stack *st)
 		next = l->next;
 		if (!ts_port_alive(&l->forward, SOCK_STREAM))
 			ts_listen_stop(st, l->id);
-		else if (st->continuation)
-			ts_dbg("continuation: port %u still listened on (kernel says %d)",
-			       ntohs(ts_sa_port(&l->forward)), ts_tcp_listening(&l->forward));
 	}
 	return st->listeners != NULL;
 }

@@ -362,6 +362,10 @@ static bool bridge_serving(struct ts_bridge *b)
 		return true; /* an application still holds its end */
 	if (!b->to_app && tcp_sndqueuelen(b->tcp) == 0)
 		return false; /* delivered: only the remote's FIN is awaited */
+	if (b->tcp->state == TIME_WAIT) {
+		ts_bridge_tcp_abort(b, EPIPE); /* over: nobody is left to read the rest */
+		return false;
+	}
 	/* Orphaned with data (or our FIN) in flight: served while the remote makes
 	 * progress; a remote that acknowledges nothing for 30 s is given up. */
 	if (!b->orphan_since || b->orphan_lastack != b->tcp->lastack) {
@@ -370,8 +374,7 @@ static bool bridge_serving(struct ts_bridge *b)
 	}
 	if (now - b->orphan_since < ORPHAN_STALL_NS)
 		return true;
-	b->fail_errno = ETIMEDOUT;
-	tcp_abort(b->tcp);
+	ts_bridge_tcp_abort(b, ETIMEDOUT);
 	return false;
 }
 
