@@ -2,8 +2,8 @@
 /*
  * wg_flood: puts a WireGuard responder "under load" so that it answers with cookie replies.
  *
- *   wg_flood [--mode mac1|garbage|mac2] [--pps N|auto] SERVER_PUBKEY_B64 HOST PORT SECONDS
- *            [BIND_ADDR]
+ *   wg_flood [--mode mac1|garbage|mac2] [--pulse MS] [--pps N|auto] SERVER_PUBKEY_B64 HOST
+ *            PORT SECONDS [BIND_ADDR]
  *
  * Sends handshake initiations to HOST:PORT for SECONDS, from BIND_ADDR if given (another
  * loopback source than the program under test, so the responder's per-source rate limiter
@@ -29,7 +29,8 @@
  * load after N ms" once 90% of its initiations have been answered for 300 ms, and at the
  * end (SECONDS passed, or SIGINT/SIGTERM) "wg_flood: sent=N cookie_replies=N elapsed_ms=N
  * mac2_sent=N start_ms=N", elapsed_ms being the flood's duration before its last replies
- * drain and start_ms its start on CLOCK_MONOTONIC.
+ * drain and start_ms its start on CLOCK_MONOTONIC. --pulse MS floods MS, pauses MS, and
+ * so on, printing "wg_flood: on FROM_MS TO_MS" (CLOCK_MONOTONIC) for each flood phase.
  * Refuses destinations outside loopback.
  */
 #include <arpa/inet.h>
@@ -77,6 +78,8 @@ struct flood {
 	uint8_t pkts[BATCH][INITIATION_LEN];
 	uint64_t sent, cookies;
 	int64_t start_ms, elapsed_ms;
+	int64_t pulse_ms, pulse_from;
+	int pulse_on;
 	int reported_first;
 	long pps; /* 0: unlimited */
 	int auto_rate;
@@ -294,8 +297,11 @@ static int batch_budget(struct flood *f)
 	f->credit_us = now;
 	if (f->credit > 2 * BATCH)
 		f->credit = 2 * BATCH;
-	if (f->credit < 1) {
-		struct timespec ts = { 0, 100000 };
+	/* About a millisecond's worth per wakeup: at a fixed rate of thousands a second the
+	 * flood must not cost more CPU in syscalls than the responder spends on it, on a
+	 * machine whose cores the tests share. */
+	if (f->credit < (f->pps / 1000 < 1 ? 1 : f->pps / 1000 < BATCH ? f->pps / 1000 : BATCH)) {
+		struct timespec ts = { 0, 1000000 };
 
 		nanosleep(&ts, NULL);
 		return 0;
@@ -348,6 +354,30 @@ static void window_end(struct flood *f)
 	f->win_cookies = f->cookies;
 }
 
+/* --pulse MS: MS on, MS off, from the start; says when each on phase began and ended
+ * (CLOCK_MONOTONIC ms), so a test can compare what happens with and without. */
+static int pulse_off(struct flood *f)
+{
+	int64_t now = now_ms();
+	int on;
+
+	if (!f->pulse_ms)
+		return 0;
+	on = (now - f->start_ms) / f->pulse_ms % 2 == 0;
+	if (on && !f->pulse_on)
+		f->pulse_from = now;
+	else if (!on && f->pulse_on)
+		printf("wg_flood: on %lld %lld\n", (long long)f->pulse_from, (long long)now);
+	f->pulse_on = on;
+	if (!on) {
+		struct timespec ts = { 0, 1000000 };
+
+		nanosleep(&ts, NULL);
+		f->credit_us = now_us();
+	}
+	return !on;
+}
+
 static void flood_run(struct flood *f, int seconds)
 {
 	int64_t end, next_adjust;
@@ -358,6 +388,10 @@ static void flood_run(struct flood *f, int seconds)
 	next_adjust = f->start_ms + AUTO_WINDOW_MS;
 	end = f->start_ms + (int64_t)seconds * 1000;
 	while (!stop && now_ms() < end) {
+		if (pulse_off(f)) {
+			drain(f);
+			continue;
+		}
 		count = batch_budget(f);
 		if (count) {
 			batch_fill(f);
@@ -370,6 +404,8 @@ static void flood_run(struct flood *f, int seconds)
 		}
 	}
 	f->elapsed_ms = now_ms() - f->start_ms;
+	if (f->pulse_on)
+		printf("wg_flood: on %lld %lld\n", (long long)f->pulse_from, (long long)now_ms());
 	end = now_ms() + DRAIN_MS;
 	while (now_ms() < end) {
 		struct pollfd pfd = { .fd = f->fd, .events = POLLIN };
@@ -381,7 +417,7 @@ static void flood_run(struct flood *f, int seconds)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: wg_flood [--mode mac1|garbage|mac2] [--pps N|auto] "
+	fprintf(stderr, "usage: wg_flood [--mode mac1|garbage|mac2] [--pulse MS] [--pps N|auto] "
 			"SERVER_PUBKEY_B64 HOST PORT SECONDS [BIND_ADDR]\n");
 	return 2;
 }
@@ -400,6 +436,11 @@ int main(int argc, char **argv)
 			f.mode = MODE_MAC2;
 		else if (strcmp(argv[2], "mac1"))
 			return usage();
+		argv += 2;
+		argc -= 2;
+	}
+	if (argc > 2 && !strcmp(argv[1], "--pulse")) {
+		f.pulse_ms = atol(argv[2]);
 		argv += 2;
 		argc -= 2;
 	}
