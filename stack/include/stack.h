@@ -164,5 +164,8 @@ int ts_inbound_claim(struct ts_stack *st, const struct sockaddr_storage *from,
 /* Peer statistics, copied under the stack thread. */
 struct wg_peer_stats;
 int ts_stack_peer_stats(struct ts_stack *st, int peer_index, struct wg_peer_stats *out);
+/* The device's counters (handshakes dropped, cookie replies, load), likewise. */
+struct wg_device_stats;
+int ts_stack_device_stats(struct ts_stack *st, struct wg_device_stats *out);
 
 #endif

@@ -234,6 +234,10 @@ void ts_command_run(struct ts_stack *st, struct ts_cmd *cmd)
 	case TS_CMD_STATS:
 		ts_waiter_wake(cmd->waiter, wg_device_peer_stats(st->dev, cmd->peer, cmd->stats));
 		break;
+	case TS_CMD_DEVSTATS:
+		wg_device_stats(st->dev, cmd->dev_stats);
+		ts_waiter_wake(cmd->waiter, 0);
+		break;
 	case TS_CMD_ABORT:
 		ts_bridge_abort_id(st, cmd->id);
 		ts_waiter_wake(cmd->waiter, 0);

@@ -69,6 +69,8 @@ static void take_result(struct ts_cmd *cmd, const struct ts_wire *w, int fd)
 		*cmd->info = w->u.info;
 	else if (cmd->type == TS_CMD_STATS && cmd->stats)
 		*cmd->stats = w->u.stats;
+	else if (cmd->type == TS_CMD_DEVSTATS && cmd->dev_stats)
+		*cmd->dev_stats = w->u.dev_stats;
 	else if (cmd->type == TS_CMD_LISTEN && cmd->out_id)
 		*cmd->out_id = w->id;
 	else if (cmd->type == TS_CMD_RELAY && cmd->relay_addr) {

@@ -235,7 +235,7 @@ static bool call_allowed(uint32_t cmd)
 {
 	return cmd == TS_CMD_ABORT || cmd == TS_CMD_INFO || cmd == TS_CMD_TCPOPT ||
 	       cmd == TS_CMD_LISTEN || cmd == TS_CMD_UNLISTEN || cmd == TS_CMD_STATS ||
-	       cmd == TS_CMD_RELAY || cmd == TS_CMD_CLAIM;
+	       cmd == TS_CMD_RELAY || cmd == TS_CMD_CLAIM || cmd == TS_CMD_DEVSTATS;
 }
 
 static void decode_call(struct ts_cmd *cmd, const struct ts_wire *w, struct pending *pd)
@@ -253,6 +253,7 @@ static void decode_call(struct ts_cmd *cmd, const struct ts_wire *w, struct pend
 	cmd->forward = w->u.listen.forward;
 	cmd->info = &pd->reply.u.info;
 	cmd->stats = &pd->reply.u.stats;
+	cmd->dev_stats = &pd->reply.u.dev_stats;
 	cmd->out_id = &pd->reply.id;
 	cmd->relay_addr = &pd->reply.u.relay.addr;
 	cmd->relay_token = pd->reply.u.relay.token;

@@ -67,6 +67,7 @@ struct ts_wire {
 		struct ts_wire_claim claim;        /* CLAIM */
 		struct ts_tcp_info info;           /* INFO's reply */
 		struct wg_peer_stats stats;        /* STATS' reply */
+		struct wg_device_stats dev_stats;  /* DEVSTATS' reply */
 	} u;
 };
 

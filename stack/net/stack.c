@@ -397,6 +397,13 @@ int ts_stack_peer_stats(struct ts_stack *st, int peer_index, struct wg_peer_stat
 	return call(st, &cmd);
 }
 
+int ts_stack_device_stats(struct ts_stack *st, struct wg_device_stats *out)
+{
+	struct ts_cmd cmd = { .type = TS_CMD_DEVSTATS, .dev_stats = out };
+
+	return call(st, &cmd);
+}
+
 int ts_bridge_abort(struct ts_stack *st, uint64_t id)
 {
 	struct ts_cmd cmd = { .type = TS_CMD_ABORT, .id = id };

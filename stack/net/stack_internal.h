@@ -27,7 +27,7 @@ struct ts_pollable {
 enum ts_cmd_type {
 	TS_CMD_BRIDGE, TS_CMD_STATS, TS_CMD_ABORT, TS_CMD_INFO, TS_CMD_PARK, TS_CMD_BUSY,
 	TS_CMD_LISTEN, TS_CMD_UNLISTEN, TS_CMD_TCPOPT, TS_CMD_ENDPOINT, TS_CMD_RELAY,
-	TS_CMD_CLAIM,
+	TS_CMD_CLAIM, TS_CMD_DEVSTATS,
 };
 
 struct ts_cmd {
@@ -39,6 +39,7 @@ struct ts_cmd {
 	int peer;
 	uint64_t id;
 	struct wg_peer_stats *stats;
+	struct wg_device_stats *dev_stats;
 	struct ts_tcp_info *info;
 	uint16_t port;
 	int family;

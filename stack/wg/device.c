@@ -98,8 +98,12 @@ struct wg_device *wg_device_new(const struct wg_config *cfg,
 	dev->plain = malloc(WG_MAX_MESSAGE);
 	dev->wire = malloc(WG_MAX_MESSAGE);
 	dev->rx = malloc(WG_MAX_MESSAGE);
-	if (!dev->plain || !dev->wire || !dev->rx)
+	dev->handshake_limiter = ratelimiter_new();
+	dev->cookie_limiter = ratelimiter_new();
+	if (!dev->plain || !dev->wire || !dev->rx || !dev->handshake_limiter ||
+	    !dev->cookie_limiter)
 		goto fail;
+	token_bucket_init(&dev->cookie_total, COOKIE_REPLIES_PER_SECOND, COOKIE_REPLIES_BURST);
 	if (noise_identity_init(&dev->identity, cfg->private_key))
 		goto fail;
 	cookie_checker_init(&dev->cookie_checker, dev->identity.public_key);
@@ -128,6 +132,8 @@ void wg_device_free(struct wg_device *dev)
 	free(dev->plain);
 	free(dev->wire);
 	free(dev->rx);
+	ratelimiter_free(dev->handshake_limiter);
+	ratelimiter_free(dev->cookie_limiter);
 	sodium_free(dev);       /* wipes the identity, cookie secret and peers */
 }
 
@@ -247,6 +253,11 @@ int wg_device_peer_stats(struct wg_device *dev, int peer_index, struct wg_peer_s
 		return -EINVAL;
 	*out = peer->stats;
 	return 0;
+}
+
+void wg_device_stats(struct wg_device *dev, struct wg_device_stats *out)
+{
+	*out = dev->stats;
 }
 
 size_t wg_device_staged(struct wg_device *dev)

@@ -83,7 +83,21 @@ struct wg_peer_stats {
 	uint64_t handshakes_completed;  /* as initiator or responder */
 	uint64_t initiations_sent, cookie_replies_received, initiations_sent_with_mac2;
 	uint64_t last_handshake_ns;     /* monotonic; 0 = never */
+	/* Decrypted packets dropped: an inner source outside this peer's AllowedIPs,
+	 * or no IP packet (a length that is not its own). */
+	uint64_t rx_bad_source, rx_bad_inner;
 };
 int wg_device_peer_stats(struct wg_device *dev, int peer_index, struct wg_peer_stats *out);
+
+/* The device's handshake defence, counted (receive.c). */
+struct wg_device_stats {
+	uint64_t handshakes_bad_mac;      /* mac1 wrong: dropped after one hash */
+	uint64_t under_load_entered;      /* times the device came under load */
+	uint64_t handshakes_under_load;   /* valid mac1, while under load */
+	uint64_t cookie_replies_sent;
+	uint64_t cookie_replies_limited;  /* owed, not sent: per source or in total */
+	uint64_t handshakes_ratelimited;  /* valid mac2, over its source's rate: no DH */
+};
+void wg_device_stats(struct wg_device *dev, struct wg_device_stats *out);
 
 #endif

@@ -17,6 +17,7 @@
 #include "device.h"
 #include "index_table.h"
 #include "noise.h"
+#include "ratelimiter.h"
 #include "timers.h"
 
 #define WG_MAX_STAGED_PACKETS 128
@@ -25,6 +26,13 @@
 /* Largest outer datagram we build or accept (an IP packet's limit). */
 #define WG_MAX_MESSAGE 65535
 #define WG_MAX_INNER (WG_MAX_MESSAGE - MESSAGE_MINIMUM_LEN)
+/* Handshakes with a valid mac1 per second above which we answer with cookies. */
+#define HANDSHAKES_UNDER_LOAD 64
+/* Cookie replies from all sources together (each source also has its own limit):
+ * enough for every real peer under load to get one per REKEY_TIMEOUT, too few to
+ * make the stack a reflector worth using. */
+#define COOKIE_REPLIES_PER_SECOND 1000
+#define COOKIE_REPLIES_BURST 100
 
 struct wg_keypair {
 	struct noise_keypair kp;
@@ -79,6 +87,10 @@ struct wg_device {
 	unsigned int load_count;
 	uint64_t last_under_load;
 	bool have_been_under_load;
+	struct ratelimiter *handshake_limiter;  /* under load: mac2-valid handshakes */
+	struct ratelimiter *cookie_limiter;     /* cookie replies, per source */
+	struct token_bucket cookie_total;       /* cookie replies, all sources */
+	struct wg_device_stats stats;
 	size_t alloc_size;
 	size_t n_peers;
 	struct wg_peer peers[];

@@ -13,10 +13,9 @@
 
 #include "log.h"
 #include "peer.h"
+#include "ratelimiter.h"
 
 #define NSEC_PER_SEC 1000000000ULL
-/* Handshake messages per second above which we answer with cookies (kernel-like). */
-#define HANDSHAKES_UNDER_LOAD 64
 /* How long the device counts as loaded after the last excess message. */
 #define UNDER_LOAD_AFTER NSEC_PER_SEC
 #define SRC_BYTES_MAX (16 + 2)
@@ -51,8 +50,15 @@ static size_t src_bytes(const struct sockaddr *sa, socklen_t len, uint8_t out[SR
 	return 0;
 }
 
-/* Counts this handshake message; true while more than HANDSHAKES_UNDER_LOAD came
- * in one second, and for a second after. */
+static bool loaded_at(const struct wg_device *dev, uint64_t now)
+{
+	return dev->have_been_under_load &&
+	       !wg_birthdate_has_expired(dev->last_under_load, UNDER_LOAD_AFTER, now);
+}
+
+/* Counts one handshake message that passed mac1 (garbage costs one hash and
+ * never counts: a flood of it must not make real peers wait for cookies); true
+ * while more than HANDSHAKES_UNDER_LOAD came in one second, and for a second after. */
 static bool under_load(struct wg_device *dev)
 {
 	uint64_t now = dev->now;
@@ -63,11 +69,59 @@ static bool under_load(struct wg_device *dev)
 		dev->load_count = 0;
 	}
 	if (++dev->load_count > HANDSHAKES_UNDER_LOAD) {
+		if (!loaded_at(dev, now))
+			dev->stats.under_load_entered++;
 		dev->last_under_load = now;
 		dev->have_been_under_load = true;
 	}
-	return dev->have_been_under_load &&
-	       !wg_birthdate_has_expired(dev->last_under_load, UNDER_LOAD_AFTER, now);
+	return loaded_at(dev, now);
+}
+
+/* A cookie reply costs us an AEAD and a datagram to an address nobody proved is
+ * the sender's: limited per source, so one host cannot keep us busy, and in total,
+ * so spoofed sources cannot turn the stack into a reflector. */
+static void reply_cookie(struct wg_device *dev, const uint8_t *buf, size_t len,
+			 const uint8_t *sb, size_t sb_len, const struct sockaddr *src,
+			 socklen_t srclen)
+{
+	if (!ratelimiter_allow(dev->cookie_limiter, src, srclen, dev->now) ||
+	    !token_bucket_take(&dev->cookie_total, dev->now)) {
+		dev->stats.cookie_replies_limited++;
+		return;
+	}
+	dev->stats.cookie_replies_sent++;
+	/* sender_index sits at offset 4 in both handshake messages */
+	wg_packet_send_cookie(dev, buf, len, get_le32(buf + 4), sb, sb_len, src, srclen);
+}
+
+/* Whether a handshake may go on to the Diffie-Hellman. Under load (the kernel's
+ * rule) only with a valid mac2, which proves the source address, and then at most
+ * RATELIMIT_PER_SECOND per source: a host that takes our cookies still cannot
+ * fill the stack thread with DH work. */
+static bool handshake_admitted(struct wg_device *dev, const uint8_t *buf, size_t len,
+			       const uint8_t *sb, size_t sb_len, const struct sockaddr *src,
+			       socklen_t srclen)
+{
+	enum cookie_mac_state mac;
+
+	mac = cookie_validate(&dev->cookie_checker, buf, len, sb, sb_len, false, dev->now);
+	if (mac == COOKIE_INVALID_MAC) {
+		dev->stats.handshakes_bad_mac++;
+		return false;
+	}
+	if (!under_load(dev))
+		return true;
+	dev->stats.handshakes_under_load++;
+	mac = cookie_validate(&dev->cookie_checker, buf, len, sb, sb_len, true, dev->now);
+	if (mac != COOKIE_VALID_MAC_WITH_COOKIE) {
+		reply_cookie(dev, buf, len, sb, sb_len, src, srclen);
+		return false;
+	}
+	if (!ratelimiter_allow(dev->handshake_limiter, src, srclen, dev->now)) {
+		dev->stats.handshakes_ratelimited++;
+		return false;
+	}
+	return true;
 }
 
 /* ---- handshake messages ---- */
@@ -136,24 +190,10 @@ static void receive_handshake(struct wg_device *dev, const uint8_t *buf, size_t 
 {
 	uint8_t sb[SRC_BYTES_MAX];
 	size_t sb_len = src_bytes(src, srclen, sb);
-	enum cookie_mac_state mac;
 	struct wg_peer *peer;
-	bool loaded;
 
-	if (!sb_len)
+	if (!sb_len || !handshake_admitted(dev, buf, len, sb, sb_len, src, srclen))
 		return;
-	loaded = under_load(dev);
-	mac = cookie_validate(&dev->cookie_checker, buf, len, sb, sb_len, loaded, dev->now);
-	if (mac == COOKIE_INVALID_MAC) {
-		ts_dbg("invalid handshake MAC, dropped");
-		return;
-	}
-	if (loaded && mac != COOKIE_VALID_MAC_WITH_COOKIE) {
-		ts_dbg("under load: cookie reply instead of a handshake");
-		/* sender_index sits at offset 4 in both handshake messages */
-		wg_packet_send_cookie(dev, buf, len, get_le32(buf + 4), sb, sb_len, src, srclen);
-		return;
-	}
 	if (type == MESSAGE_INITIATION)
 		peer = consume_initiation(dev, buf, src, srclen);
 	else
@@ -242,10 +282,12 @@ static void deliver(struct wg_peer *peer, const uint8_t *plain, size_t plain_len
 	len = inner_len(plain, plain_len);
 	if (!len) {
 		ts_dbg("peer %d: packet with a bad inner length dropped", peer->index);
+		peer->stats.rx_bad_inner++;
 		return;
 	}
 	if (!source_allowed(peer, plain)) {
 		ts_dbg("peer %d: packet from a source outside its AllowedIPs dropped", peer->index);
+		peer->stats.rx_bad_source++;
 		return;
 	}
 	if (dev->ops.deliver)

@@ -2,7 +2,8 @@
 /*
  * wg_flood: puts a WireGuard responder "under load" so that it answers with cookie replies.
  *
- *   wg_flood [--pps N|auto] SERVER_PUBKEY_B64 HOST PORT SECONDS [BIND_ADDR]
+ *   wg_flood [--mode mac1|garbage|mac2] [--pulse MS] [--pps N|auto] SERVER_PUBKEY_B64 HOST
+ *            PORT SECONDS [BIND_ADDR]
  *
  * Sends handshake initiations to HOST:PORT for SECONDS, from BIND_ADDR if given (another
  * loopback source than the program under test, so the responder's per-source rate limiter
@@ -17,14 +18,24 @@
  * with ours (measured on 2 cores: flat out, 3 in 4 initiations are dropped; auto settles
  * near 90k/s with over 90% answered). N is a fixed rate, 0 is flat out.
  *
+ * Modes: mac1 (the default) as above. garbage: random initiations with a wrong mac1,
+ * which a responder drops after one hash. mac2: as mac1 until a cookie reply arrives,
+ * then every initiation also carries a valid mac2 made with that cookie, as a host
+ * that can receive at its address would: under load these pass the cookie check and
+ * cost the responder a Diffie-Hellman each, unless it rate-limits them per source.
+ *
  * Counts the cookie replies (type 3, 64 bytes) it receives. Prints
  * "wg_flood: first cookie reply after N ms" when the first arrives, "wg_flood: steady under
  * load after N ms" once 90% of its initiations have been answered for 300 ms, and at the
- * end (SECONDS passed, or SIGINT/SIGTERM) "wg_flood: sent=N cookie_replies=N". Refuses
- * destinations outside loopback.
+ * end (SECONDS passed, or SIGINT/SIGTERM) "wg_flood: sent=N cookie_replies=N elapsed_ms=N
+ * mac2_sent=N start_ms=N", elapsed_ms being the flood's duration before its last replies
+ * drain and start_ms its start on CLOCK_MONOTONIC. --pulse MS floods MS, pauses MS, and
+ * so on, printing "wg_flood: on FROM_MS TO_MS" (CLOCK_MONOTONIC) for each flood phase.
+ * Refuses destinations outside loopback.
  */
 #include <arpa/inet.h>
 #include <blake2.h>
+#include <endian.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -40,6 +51,8 @@
 
 #define INITIATION_LEN 148
 #define MAC1_OFFSET 116 /* mac1 covers everything before it */
+#define MAC2_OFFSET 132 /* and mac2 everything before itself */
+#define RING 65536      /* mac1s sent, by sender index, to open the replies to them */
 #define COOKIE_REPLY_LEN 64
 #define BATCH 64
 #define DRAIN_MS 300 /* replies still in flight when the flood stops */
@@ -49,13 +62,24 @@
 #define AUTO_WINDOW_MS 100
 #define STEADY_WINDOWS 3 /* windows with 90% answered before we call it "under load" */
 
+enum mode { MODE_MAC1, MODE_GARBAGE, MODE_MAC2 };
+
 struct flood {
 	int fd;
+	enum mode mode;
 	uint8_t mac1_key[32];
+	uint8_t cookie_key[32];
+	uint8_t cookie[16];
+	int have_cookie;
+	uint32_t next_index;
+	uint8_t (*mac1s)[16];
+	uint64_t mac2_sent;
 	uint8_t seed[randombytes_SEEDBYTES];
 	uint8_t pkts[BATCH][INITIATION_LEN];
 	uint64_t sent, cookies;
-	int64_t start_ms;
+	int64_t start_ms, elapsed_ms;
+	int64_t pulse_ms, pulse_from;
+	int pulse_on;
 	int reported_first;
 	long pps; /* 0: unlimited */
 	int auto_rate;
@@ -86,13 +110,14 @@ static int64_t now_ms(void)
 	return now_us() / 1000;
 }
 
-/* mac1 key = HASH("mac1----" || responder's static public key), as the responder computes. */
-static int mac1_key_init(uint8_t key[32], const char *pub_b64)
+/* HASH(label || responder's static public key), as the responder computes its mac1
+ * key ("mac1----") and its cookie encryption key ("cookie--"). */
+static int label_key_init(uint8_t key[32], const char *label, const char *pub_b64)
 {
 	uint8_t buf[8 + 32];
 	size_t len;
 
-	memcpy(buf, "mac1----", 8);
+	memcpy(buf, label, 8);
 	if (sodium_base642bin(buf + 8, 32, pub_b64, strlen(pub_b64), NULL, &len, NULL,
 			      sodium_base64_VARIANT_ORIGINAL) || len != 32)
 		return -1;
@@ -171,11 +196,35 @@ static void batch_fill(struct flood *f)
 	sodium_increment(f->seed, sizeof(f->seed));
 	for (i = 0; i < BATCH; i++) {
 		uint8_t *p = f->pkts[i];
+		uint32_t idx = htole32(f->next_index);
 
 		p[0] = 1; /* LE u32 type 1, reserved bytes zero */
 		p[1] = p[2] = p[3] = 0;
+		if (f->mode == MODE_GARBAGE)
+			continue;
+		/* The sender index names the mac1 a cookie reply is bound to. */
+		memcpy(p + 4, &idx, 4);
 		blake2s(p + MAC1_OFFSET, p, f->mac1_key, 16, MAC1_OFFSET, 32);
+		memcpy(f->mac1s[f->next_index++ % RING], p + MAC1_OFFSET, 16);
+		if (f->have_cookie)
+			blake2s(p + MAC2_OFFSET, p, f->cookie, 16, MAC2_OFFSET, 16);
 	}
+}
+
+/* A reply's cookie, sealed with the mac1 it answers as associated data (whitepaper
+ * 5.4.7): with it, later initiations carry a valid mac2. */
+static void take_cookie(struct flood *f, const uint8_t *buf)
+{
+	uint32_t idx;
+
+	memcpy(&idx, buf + 4, 4);
+	idx = le32toh(idx);
+	if (f->next_index - idx > RING)
+		return;
+	if (!crypto_aead_xchacha20poly1305_ietf_decrypt(f->cookie, NULL, NULL, buf + 32, 32,
+							 f->mac1s[idx % RING], 16, buf + 8,
+							 f->cookie_key))
+		f->have_cookie = 1;
 }
 
 static void note_reply(struct flood *f, const uint8_t *buf, ssize_t n)
@@ -183,6 +232,8 @@ static void note_reply(struct flood *f, const uint8_t *buf, ssize_t n)
 	if (n != COOKIE_REPLY_LEN || buf[0] != 3 || buf[1] || buf[2] || buf[3])
 		return;
 	f->cookies++;
+	if (f->mode == MODE_MAC2)
+		take_cookie(f, buf);
 	if (!f->reported_first) {
 		f->reported_first = 1;
 		printf("wg_flood: first cookie reply after %lld ms\n",
@@ -228,6 +279,8 @@ static void batch_send(struct flood *f, int count)
 	n = sendmmsg(f->fd, msgs, count, 0);
 	if (n > 0)
 		f->sent += n;
+	if (n > 0 && f->have_cookie)
+		f->mac2_sent += n;
 	else if (errno == EAGAIN || errno == ENOBUFS)
 		poll(&pfd, 1, 1);
 }
@@ -244,8 +297,11 @@ static int batch_budget(struct flood *f)
 	f->credit_us = now;
 	if (f->credit > 2 * BATCH)
 		f->credit = 2 * BATCH;
-	if (f->credit < 1) {
-		struct timespec ts = { 0, 100000 };
+	/* About a millisecond's worth per wakeup: at a fixed rate of thousands a second the
+	 * flood must not cost more CPU in syscalls than the responder spends on it, on a
+	 * machine whose cores the tests share. */
+	if (f->credit < (f->pps / 1000 < 1 ? 1 : f->pps / 1000 < BATCH ? f->pps / 1000 : BATCH)) {
+		struct timespec ts = { 0, 1000000 };
 
 		nanosleep(&ts, NULL);
 		return 0;
@@ -298,6 +354,30 @@ static void window_end(struct flood *f)
 	f->win_cookies = f->cookies;
 }
 
+/* --pulse MS: MS on, MS off, from the start; says when each on phase began and ended
+ * (CLOCK_MONOTONIC ms), so a test can compare what happens with and without. */
+static int pulse_off(struct flood *f)
+{
+	int64_t now = now_ms();
+	int on;
+
+	if (!f->pulse_ms)
+		return 0;
+	on = (now - f->start_ms) / f->pulse_ms % 2 == 0;
+	if (on && !f->pulse_on)
+		f->pulse_from = now;
+	else if (!on && f->pulse_on)
+		printf("wg_flood: on %lld %lld\n", (long long)f->pulse_from, (long long)now);
+	f->pulse_on = on;
+	if (!on) {
+		struct timespec ts = { 0, 1000000 };
+
+		nanosleep(&ts, NULL);
+		f->credit_us = now_us();
+	}
+	return !on;
+}
+
 static void flood_run(struct flood *f, int seconds)
 {
 	int64_t end, next_adjust;
@@ -308,6 +388,10 @@ static void flood_run(struct flood *f, int seconds)
 	next_adjust = f->start_ms + AUTO_WINDOW_MS;
 	end = f->start_ms + (int64_t)seconds * 1000;
 	while (!stop && now_ms() < end) {
+		if (pulse_off(f)) {
+			drain(f);
+			continue;
+		}
 		count = batch_budget(f);
 		if (count) {
 			batch_fill(f);
@@ -319,6 +403,9 @@ static void flood_run(struct flood *f, int seconds)
 			next_adjust += AUTO_WINDOW_MS;
 		}
 	}
+	f->elapsed_ms = now_ms() - f->start_ms;
+	if (f->pulse_on)
+		printf("wg_flood: on %lld %lld\n", (long long)f->pulse_from, (long long)now_ms());
 	end = now_ms() + DRAIN_MS;
 	while (now_ms() < end) {
 		struct pollfd pfd = { .fd = f->fd, .events = POLLIN };
@@ -330,8 +417,8 @@ static void flood_run(struct flood *f, int seconds)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: wg_flood [--pps N|auto] SERVER_PUBKEY_B64 HOST PORT SECONDS "
-			"[BIND_ADDR]\n");
+	fprintf(stderr, "usage: wg_flood [--mode mac1|garbage|mac2] [--pulse MS] [--pps N|auto] "
+			"SERVER_PUBKEY_B64 HOST PORT SECONDS [BIND_ADDR]\n");
 	return 2;
 }
 
@@ -342,6 +429,21 @@ int main(int argc, char **argv)
 
 	f.auto_rate = 1;
 	f.pps = AUTO_START_PPS;
+	if (argc > 2 && !strcmp(argv[1], "--mode")) {
+		if (!strcmp(argv[2], "garbage"))
+			f.mode = MODE_GARBAGE;
+		else if (!strcmp(argv[2], "mac2"))
+			f.mode = MODE_MAC2;
+		else if (strcmp(argv[2], "mac1"))
+			return usage();
+		argv += 2;
+		argc -= 2;
+	}
+	if (argc > 2 && !strcmp(argv[1], "--pulse")) {
+		f.pulse_ms = atol(argv[2]);
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc > 2 && !strcmp(argv[1], "--pps")) {
 		f.auto_rate = !strcmp(argv[2], "auto");
 		f.pps = f.auto_rate ? AUTO_START_PPS : atol(argv[2]);
@@ -354,7 +456,11 @@ int main(int argc, char **argv)
 	seconds = atoi(argv[4]);
 	if (port <= 0 || port > 65535 || seconds <= 0 || f.pps < 0)
 		return usage();
-	if (sodium_init() < 0 || mac1_key_init(f.mac1_key, argv[1])) {
+	f.mac1s = calloc(RING, sizeof(*f.mac1s));
+	if (!f.mac1s)
+		return 1;
+	if (sodium_init() < 0 || label_key_init(f.mac1_key, "mac1----", argv[1]) ||
+	    label_key_init(f.cookie_key, "cookie--", argv[1])) {
 		fprintf(stderr, "wg_flood: %s: not a base64 public key\n", argv[1]);
 		return 2;
 	}
@@ -365,8 +471,9 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	flood_run(&f, seconds);
-	printf("wg_flood: sent=%llu cookie_replies=%llu\n", (unsigned long long)f.sent,
-	       (unsigned long long)f.cookies);
+	printf("wg_flood: sent=%llu cookie_replies=%llu elapsed_ms=%lld mac2_sent=%llu "
+	       "start_ms=%lld\n", (unsigned long long)f.sent, (unsigned long long)f.cookies,
+	       (long long)f.elapsed_ms, (unsigned long long)f.mac2_sent, (long long)f.start_ms);
 	if (f.auto_rate)
 		fprintf(stderr, "wg_flood: final rate %ld/s\n", f.pps);
 	close(f.fd);

@@ -17,6 +17,7 @@
 #include "device.h"
 #include "index_table.h"
 #include "peer.h"
+#include "ratelimiter.h"
 
 #define NS 1000000000ULL
 #define MS 1000000ULL
@@ -886,31 +887,56 @@ static void test_zero_key_material(void)
 }
 
 /* 148 bytes of noise that claim to be initiations: they count towards the load. */
-static void flood(struct world *w, int id, int n)
+/* n random initiations from src; with_mac1: a valid mac1 (the sender knows id's
+ * public key), and a mac2 too when maker holds a cookie. */
+static void flood_from(struct world *w, int id, int n, const char *src_ip, bool with_mac1,
+		       struct cookie_maker *maker)
 {
 	struct sockaddr_storage src;
 	uint8_t msg[MESSAGE_INITIATION_LEN];
+	struct cookie_maker m;
 
-	set_addr(&src, "198.51.100.7", 4444);
+	cookie_maker_init(&m, w->n[id].pub);
+	set_addr(&src, src_ip, 4444);
 	for (int i = 0; i < n; i++) {
 		randombytes_buf(msg, sizeof(msg));
 		msg[0] = MESSAGE_INITIATION;
 		msg[1] = msg[2] = msg[3] = 0;
+		if (with_mac1)
+			cookie_add_macs(maker ? maker : &m, msg, sizeof(msg), w->now);
 		wg_device_receive(w->n[id].dev, msg, sizeof(msg), (struct sockaddr *)&src,
 				  sizeof(struct sockaddr_in));
 	}
+}
+
+static void flood(struct world *w, int id, int n)
+{
+	flood_from(w, id, n, "198.51.100.7", true, NULL);
+}
+
+static struct wg_device_stats dev_stats_of(struct world *w, int id)
+{
+	struct wg_device_stats st;
+
+	wg_device_stats(w->n[id].dev, &st);
+	return st;
 }
 
 static void test_cookie_under_load(void)
 {
 	struct world w;
 	struct wg_peer_stats sa;
+	size_t since;
 
 	world_init(&w, NULL);
-	flood(&w, B, 65);
-	CHECK_INT(w.logn, 0);   /* bad mac1: no answer at all */
+	flood(&w, B, 64);
+	CHECK_INT(w.logn, 0);   /* 64 a second is not load yet: no DH succeeds, no answer */
+	CHECK_INT(dev_stats_of(&w, B).under_load_entered, 0);
+	flood(&w, B, 1);
+	CHECK_INT(dev_stats_of(&w, B).under_load_entered, 1);
+	since = w.logn;
 	CHECK_INT(a_to_b(&w, 10), 0);
-	CHECK_INT(count_sent(&w, 0, B, MESSAGE_COOKIE_REPLY), 1);
+	CHECK_INT(count_sent(&w, since, B, MESSAGE_COOKIE_REPLY), 1);
 	CHECK_INT(count_sent(&w, 0, B, MESSAGE_RESPONSE), 0);
 	CHECK_INT(last_len_from(&w, B, MESSAGE_COOKIE_REPLY), MESSAGE_COOKIE_REPLY_LEN);
 	CHECK_INT(stats_of(&w, A).cookie_replies_received, 1);
@@ -918,12 +944,108 @@ static void test_cookie_under_load(void)
 
 	run_until(&w, T0 + 4900 * MS);
 	flood(&w, B, 65);       /* still loaded when the retransmission comes */
+	since = w.logn;
 	run_until(&w, T0 + REKEY_TIMEOUT * NS + JITTER);
 	sa = stats_of(&w, A);
 	CHECK_INT(sa.initiations_sent, 2);
 	CHECK_INT(sa.initiations_sent_with_mac2, 1);
 	CHECK_INT(sa.handshakes_completed, 1);
-	CHECK_INT(count_sent(&w, 0, B, MESSAGE_COOKIE_REPLY), 1);
+	CHECK_INT(count_sent(&w, since, B, MESSAGE_COOKIE_REPLY), 0);
+	CHECK_INT(w.n[B].delivered, 1);
+	world_free(&w);
+}
+
+/* Garbage costs one hash: any amount of it never puts the device under load, so a
+ * real peer's handshake goes straight through, without a cookie round. */
+static void test_garbage_flood_is_no_load(void)
+{
+	struct world w;
+	struct wg_device_stats st;
+
+	world_init(&w, NULL);
+	flood_from(&w, B, 10000, "198.51.100.7", false, NULL);
+	CHECK_INT(w.logn, 0);
+	CHECK_INT(a_to_b(&w, 10), 0);
+	st = dev_stats_of(&w, B);
+	CHECK_INT(st.handshakes_bad_mac, 10000);
+	CHECK_INT(st.under_load_entered, 0);
+	CHECK_INT(st.handshakes_under_load, 0);
+	CHECK_INT(st.cookie_replies_sent, 0);
+	CHECK_INT(count_sent(&w, 0, B, MESSAGE_COOKIE_REPLY), 0);
+	CHECK_INT(stats_of(&w, A).handshakes_completed, 1);
+	CHECK_INT(w.n[B].delivered, 1);
+	world_free(&w);
+}
+
+/* Under load, cookie replies go out at RATELIMIT_BURST then RATELIMIT_PER_SECOND
+ * per source, and COOKIE_REPLIES_BURST then COOKIE_REPLIES_PER_SECOND in all. */
+static void test_cookie_replies_limited(void)
+{
+	struct world w;
+	struct wg_device_stats st;
+	char ip[32];
+	size_t since;
+
+	world_init(&w, NULL);
+	flood(&w, B, 1000);
+	CHECK_INT(count_sent(&w, 0, B, MESSAGE_COOKIE_REPLY), RATELIMIT_BURST);
+	st = dev_stats_of(&w, B);
+	CHECK_INT(st.cookie_replies_sent, RATELIMIT_BURST);
+	CHECK_INT(st.cookie_replies_limited, 1000 - HANDSHAKES_UNDER_LOAD - RATELIMIT_BURST);
+	/* a second of 1000 evenly spread: one reply per 50 ms */
+	since = w.logn;
+	for (int i = 0; i < 100; i++) {
+		w.now += 10 * MS;
+		flood(&w, B, 10);
+	}
+	CHECK_INT(count_sent(&w, since, B, MESSAGE_COOKIE_REPLY), RATELIMIT_PER_SECOND);
+	/* spoofed sources, each new: the total bucket caps them (refilled by now) */
+	w.now += 100 * MS;
+	since = w.logn;
+	for (int i = 0; i < 4 * COOKIE_REPLIES_BURST; i++) {
+		snprintf(ip, sizeof(ip), "203.0.%d.%d", 1 + i / 250, 1 + i % 250);
+		flood_from(&w, B, 1, ip, true, NULL);
+	}
+	CHECK_INT(count_sent(&w, since, B, MESSAGE_COOKIE_REPLY), COOKIE_REPLIES_BURST);
+	/* another source is not starved by the first one's flood */
+	run_until(&w, w.now + NS);
+	flood(&w, B, 100);
+	since = w.logn;
+	CHECK_INT(a_to_b(&w, 10), 0);
+	CHECK_INT(count_sent(&w, since, B, MESSAGE_COOKIE_REPLY), 1);
+	CHECK_INT(stats_of(&w, A).cookie_replies_received, 1);
+	world_free(&w);
+}
+
+/* A host that took our cookie sends initiations with a valid mac2: each would
+ * cost a DH, so only RATELIMIT_BURST get there at once. */
+static void test_mac2_flood_ratelimited(void)
+{
+	struct world w;
+	struct cookie_maker m;
+	struct msg_cookie_reply reply;
+	struct wg_device_stats st;
+	uint8_t msg[MESSAGE_INITIATION_LEN] = { MESSAGE_INITIATION };
+	const uint8_t src[6] = { 198, 51, 100, 7, 4444 >> 8, 4444 & 0xff };
+
+	world_init(&w, NULL);
+	flood(&w, B, 65);
+	cookie_maker_init(&m, w.n[B].pub);
+	cookie_add_macs(&m, msg, sizeof(msg), w.now);
+	cookie_create_reply(&w.n[B].dev->cookie_checker, &reply, msg, sizeof(msg), 1, src,
+			    sizeof(src), w.now);
+	CHECK_INT(cookie_consume_reply(&m, &reply, w.now), 0);
+	flood_from(&w, B, 100, "198.51.100.7", true, &m);
+	st = dev_stats_of(&w, B);
+	CHECK_INT(st.handshakes_ratelimited, 100 - RATELIMIT_BURST);
+	CHECK_INT(st.handshakes_under_load, 100 + 1);
+	/* the peer at another address still completes (one cookie round) */
+	CHECK_INT(a_to_b(&w, 10), 0);
+	CHECK_INT(stats_of(&w, A).cookie_replies_received, 1);
+	run_until(&w, T0 + 4900 * MS);
+	flood(&w, B, 65);
+	run_until(&w, T0 + REKEY_TIMEOUT * NS + JITTER);
+	CHECK_INT(stats_of(&w, A).handshakes_completed, 1);
 	CHECK_INT(w.n[B].delivered, 1);
 	world_free(&w);
 }
@@ -951,6 +1073,8 @@ static void test_source_not_allowed(void)
 	settle(&w);
 	CHECK_INT(w.n[B].delivered, 1);
 	CHECK_INT(count_sent(&w, 0, A, MESSAGE_DATA), 6);
+	CHECK_INT(stats_of(&w, B).rx_bad_source, 2);
+	CHECK_INT(stats_of(&w, B).rx_bad_inner, 3);
 	/* the control: an allowed source gets through */
 	CHECK_INT(a_to_b(&w, 10), 0);
 	CHECK_INT(w.n[B].delivered, 2);
@@ -1374,6 +1498,9 @@ int main(void)
 	test_new_handshake_after_silence();
 	test_zero_key_material();
 	test_cookie_under_load();
+	test_garbage_flood_is_no_load();
+	test_cookie_replies_limited();
+	test_mac2_flood_ratelimited();
 	test_source_not_allowed();
 	test_garbage();
 	test_roaming();
