@@ -18,6 +18,7 @@
 #define MEM_ALIGNMENT 8
 #define MEM_SIZE (16 * 1024 * 1024)
 #define PBUF_POOL_SIZE 64
+/* With MEMP_MEM_MALLOC these counts limit nothing (bridge_tcp.c bounds TIME_WAIT). */
 #define MEMP_NUM_TCP_PCB 4096
 #define MEMP_NUM_TCP_PCB_LISTEN 256
 #define MEMP_NUM_UDP_PCB 1024
