@@ -61,7 +61,8 @@ static struct ts_stack *start(void)
 {
 	struct ts_stack_options opt = { .sys = shim_stack_sys(), .share = true,
 					.grace_s = env_seconds("TUNSHIM_GRACE", DEFAULT_GRACE_S),
-					.timer_scale = env_seconds("TUNSHIM_TIMER_SCALE", 0) };
+					.timer_scale = env_seconds("TUNSHIM_TIMER_SCALE", 0),
+					.stats_ms = (unsigned)(env_seconds("TUNSHIM_STATS", 0) * 1000) };
 	char err[512];
 	struct ts_stack *st;
 

@@ -27,6 +27,9 @@ struct ts_stack_options {
 	/* A shared session's continuation stays up this long after its last user
 	 * (seconds), so that the next process attaches instead of handshaking. */
 	double grace_s;
+	/* Log the stack's live counts (connections, lwIP pcbs, pbufs, lwIP heap) this
+	 * often, in milliseconds, and when the stack stops; 0: never (stats.c). */
+	unsigned stats_ms;
 };
 
 /* Resolves the peers' endpoints (host resolver), creates the UDP socket, starts the

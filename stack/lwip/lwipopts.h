@@ -18,6 +18,7 @@
 #define MEM_ALIGNMENT 8
 #define MEM_SIZE (16 * 1024 * 1024)
 #define PBUF_POOL_SIZE 64
+/* With MEMP_MEM_MALLOC these counts limit nothing (bridge_tcp.c bounds TIME_WAIT). */
 #define MEMP_NUM_TCP_PCB 4096
 #define MEMP_NUM_TCP_PCB_LISTEN 256
 #define MEMP_NUM_UDP_PCB 1024
@@ -88,6 +89,12 @@
  * connections are open, and a shorter minimum RTO than Linux's 200 ms. */
 #define TCP_TMR_INTERVAL 10
 #define LWIP_TCP_KEEPALIVE 1
+/* How long a closed connection stays in TIME_WAIT is 2 * TCP_MSL (lwIP's 60 s MSL).
+ * A variable, so that TUNSHIM_TIMER_SCALE scales it with the other protocol timers:
+ * a test that closes thousands of connections sees them leave TIME_WAIT in seconds
+ * (sys_arch.c; set when the stack starts). */
+extern unsigned long ts_lwip_tcp_msl;
+#define TCP_MSL ts_lwip_tcp_msl
 #define TCP_OVERSIZE TCP_MSS
 #define LWIP_NETIF_TX_SINGLE_PBUF 0
 #define LWIP_CHECKSUM_ON_COPY 1
@@ -98,7 +105,26 @@
 #define LWIP_NETIF_STATUS_CALLBACK 0
 #define LWIP_NETIF_LINK_CALLBACK 0
 #define LWIP_SINGLE_NETIF 1
-#define LWIP_STATS 0
+/* Only the allocation counters, for the stack's live counts (stack/net/stats.c):
+ * pbufs and lwIP's heap bytes in use. Each costs a counter update per allocation and
+ * MEM_STATS 8 bytes per lwIP heap block; the protocol counters stay off. */
+#define LWIP_STATS 1
+#define MEM_STATS 1
+#define MEMP_STATS 1
+#define LINK_STATS 0
+#define ETHARP_STATS 0
+#define IP_STATS 0
+#define IPFRAG_STATS 0
+#define ICMP_STATS 0
+#define IGMP_STATS 0
+#define UDP_STATS 0
+#define TCP_STATS 0
+#define SYS_STATS 0
+#define IP6_STATS 0
+#define ICMP6_STATS 0
+#define IP6_FRAG_STATS 0
+#define MLD6_STATS 0
+#define ND6_STATS 0
 #define LWIP_DEBUG 0
 
 #endif

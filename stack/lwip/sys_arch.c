@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* The two platform functions lwIP needs with NO_SYS: a millisecond clock and randomness. */
+/* The two platform functions lwIP needs with NO_SYS, a millisecond clock and randomness,
+ * and the one lwIP setting chosen at run time (TCP_MSL). */
 #include <time.h>
 #include <sodium.h>
 #include "lwip/sys.h"
+
+/* TCP_MSL (lwipopts.h): lwIP's default until the stack scales it. */
+unsigned long ts_lwip_tcp_msl = 60000;
 
 u32_t sys_now(void)
 {

@@ -9,10 +9,19 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include "bridge.h"
+#include "lwip/priv/tcp_priv.h"
 #include "log.h"
 #include "sys.h"
 
 #define IOV_MAX_BATCH 64
+
+/* Each pcb in TIME_WAIT keeps its local port for 2 * TCP_MSL (two minutes), and lwIP
+ * draws ephemeral ports from a range of 16384: a program that opened and closed more
+ * than 16383 connections within two minutes (about 140 a second) had every connect
+ * fail. Like Linux's tcp_max_tw_buckets, only so many stay in TIME_WAIT, half the
+ * range: the oldest makes room for a new connection, as lwIP itself drops one when
+ * memory runs out (tcp_kill_timewait). */
+#define TIME_WAIT_MAX 8192
 
 static void tcp_try_close(struct ts_bridge *b);
 
@@ -291,8 +300,41 @@ static void attach_pcb(struct ts_bridge *b, struct tcp_pcb *pcb)
 	tcp_err(pcb, on_err);
 }
 
+/* Keeps the newest TIME_WAIT_MAX - 1 (tcp_tw_pcbs is newest first), leaving room for
+ * this connection's. A pcb a bridge still holds (the remote closed first and our data
+ * is still being flushed) is ended by its bridge, never here. The walk is no longer
+ * than the one tcp_new_port makes for every connect. */
+static void time_wait_trim(void)
+{
+	struct tcp_pcb *pcb = tcp_tw_pcbs, *next;
+
+	for (unsigned n = 0; pcb && n < TIME_WAIT_MAX - 1; n++)
+		pcb = pcb->next;
+	for (; pcb; pcb = next) {
+		next = pcb->next;
+		if (!pcb->callback_arg)
+			tcp_abort(pcb); /* in TIME_WAIT: freed without a segment or a callback */
+	}
+}
+
+/* Why tcp_connect refused, as the kernel's connect says it. */
+static int tcp_connect_errno(err_t err)
+{
+	switch (err) {
+	case ERR_BUF:
+		return EADDRNOTAVAIL; /* no ephemeral port left */
+	case ERR_USE:
+		return EADDRINUSE;
+	case ERR_MEM:
+		return ENOBUFS;
+	default:
+		return EHOSTUNREACH;
+	}
+}
+
 int ts_bridge_tcp_open(struct ts_stack *st, struct ts_bridge *b)
 {
+	err_t err;
 	ip_addr_t rip, lip;
 	u16_t rport, lport = 0;
 	struct tcp_pcb *pcb;
@@ -311,10 +353,12 @@ int ts_bridge_tcp_open(struct ts_stack *st, struct ts_bridge *b)
 		tcp_abort(pcb);
 		return -EADDRINUSE;
 	}
-	if (tcp_connect(pcb, &rip, rport, on_connected) != ERR_OK) {
+	time_wait_trim();
+	err = tcp_connect(pcb, &rip, rport, on_connected);
+	if (err != ERR_OK) {
 		detach_pcb(b);
 		tcp_abort(pcb);
-		return -EHOSTUNREACH;
+		return -tcp_connect_errno(err);
 	}
 	ts_bridge_started(b);
 	/* Notice an application that closes its end before the outcome. */

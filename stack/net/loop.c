@@ -325,11 +325,14 @@ static uint64_t next_timeout_ns(struct ts_stack *st)
 	uint64_t ns = lw == SYS_TIMEOUTS_SLEEPTIME_INFINITE ? 60000000000ull : lw * 1000000ull;
 	uint64_t pace = pacer_flush(&st->pacer, now, send_now, st);
 	uint64_t bell = st->doorbells ? ts_doorbell_expire(st, now) : 0;
+	uint64_t stats = ts_stats_tick(st, now);
 
 	if (st->continuation && ns > 1000000000ull)
 		ns = 1000000000ull; /* re-check the end condition */
 	if (bell && bell - now < ns)
 		ns = bell - now;
+	if (stats < ns)
+		ns = stats;
 	if (dl != UINT64_MAX && (dl > now ? dl - now : 0) < ns)
 		ns = dl > now ? dl - now : 0;
 	return pace < ns ? pace : ns;
@@ -497,5 +500,7 @@ void *ts_loop_main(void *arg)
 	ts_listen_close_all(st);
 	ts_bridge_close_all(st);
 	free_graves(st);
+	if (st->opt.stats_ms)
+		ts_stats_log(st);
 	return NULL;
 }

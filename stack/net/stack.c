@@ -101,6 +101,8 @@ static int stack_init(struct ts_stack *st, const struct wg_config *cfg,
 	    ts_udp_open(st, cfg, err, errlen) < 0)
 		return free(eps), -1;
 	ts_udp_relay_setup(st);
+	/* TIME_WAIT scales with the other protocol timers (lwipopts.h). */
+	ts_lwip_tcp_msl = (unsigned long)(60000 * scale) ? (unsigned long)(60000 * scale) : 1;
 	st->dev = ts_device_create(st, cfg, eps, scale);
 	free(eps);
 	if (!st->dev)

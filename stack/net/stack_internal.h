@@ -114,6 +114,7 @@ struct ts_stack {
 	int parked;                 /* stopped for a detach (parent side) */
 	uint64_t idle_since;        /* continuation: nothing served since (grace) */
 	uint64_t reported_at;       /* continuation: when it last said what it serves */
+	uint64_t stats_next;        /* when stats.c logs the counts next (opt.stats_ms) */
 	struct ts_server *server;   /* serving attached processes (session_server.c) */
 	struct ts_client *client;   /* attached: commands go to the holder; nothing else
 				     * of this struct is used (session_client.c) */
@@ -127,6 +128,10 @@ void ts_loop_bury(struct ts_stack *st, struct ts_pollable *p);
 void ts_command_run(struct ts_stack *st, struct ts_cmd *cmd);
 uint64_t ts_now_ns(void); /* monotonic */
 void ts_loop_run(struct ts_stack *st);
+
+/* stats.c: the live counts as one log line (opt.stats_ms). */
+void ts_stats_log(struct ts_stack *st);
+uint64_t ts_stats_tick(struct ts_stack *st, uint64_t now);
 
 /* inbound.c */
 int ts_listen_start(struct ts_stack *st, struct ts_cmd *cmd);
