@@ -66,16 +66,23 @@ static void fork_parent(void)
 	shim_fd_unlock();
 }
 
-/* In the child, every inherited socket is one it did not make (SFDF_OWNED). The
- * forking thread held the lock (fork_prepare): its signals come back with it. */
+/* In the child, every inherited socket is one it did not make (SFDF_OWNED), and the
+ * mu of a connection it inherited may have been held by a thread it does not have.
+ * The forking thread held the table lock (fork_prepare): its signals come back with
+ * it. */
 static void fork_child(void)
 {
 	pthread_mutex_init(&tab_lock, NULL);
+	for (int i = 0; i < MAX_CHUNKS; i++) {
+		for (int j = 0; chunks[i] && j < CHUNK; j++) {
+			struct shim_fd *e = &chunks[i][j];
+
+			__atomic_and_fetch(&e->flags, ~(unsigned)SFDF_OWNED, __ATOMIC_RELAXED);
+			if (e->conn)
+				pthread_mutex_init(&e->conn->mu, NULL);
+		}
+	}
 	shim_sig_unblock();
-	for (int i = 0; i < MAX_CHUNKS; i++)
-		for (int j = 0; chunks[i] && j < CHUNK; j++)
-			__atomic_and_fetch(&chunks[i][j].flags, ~(unsigned)SFDF_OWNED,
-					   __ATOMIC_RELAXED);
 }
 
 void shim_fd_init(void)

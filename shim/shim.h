@@ -390,6 +390,7 @@ struct iovec;
 ssize_t shim_udp_send_tunnel(int fd, struct shim_fd *e, const struct iovec *iov, size_t iovlen,
 			     int flags, const struct sockaddr_storage *dst);
 void shim_udp_closing(int fd, const struct shim_fd *e);
+void shim_udp_after_fork(void);
 int shim_udp_serve(int fd, struct shim_fd *e, int family);
 bool shim_send_refused(int fd, size_t len);
 size_t shim_iov_len(const struct iovec *iov, size_t n);

@@ -10,7 +10,7 @@
 load helpers
 
 setup_file() {
-	shim_setup_file sh_signals || return
+	shim_setup_file sh_signals sh_fork_start || return
 	[ -z "${TOPO_DIR:-}" ] && return 0
 	shim_echo_up
 }
@@ -30,7 +30,7 @@ teardown() {
 
 # The handler runs every 100 us during both loops; a deadlock is a run that never ends,
 # so each run is bounded by a timeout, not timed.
-SIG_ROUNDS=100000
+SIG_ROUNDS=50000
 SIG_LIMIT=40
 
 @test "a signal handler that calls socket/dup/close/read/write while the program does: no deadlock" {
@@ -49,4 +49,25 @@ SIG_LIMIT=40
 	expect_no_tsan_report "sh_signals"
 	expect_status "sh_signals under TSan" 0
 	echo "# under TSan: $output" >&3
+}
+
+# A resolver in the client namespace that answers Endpoint hostnames after 1.5 s, and a
+# config whose Endpoint is such a name: the stack's start takes that long.
+SLOW_DNS=127.0.0.77
+slow_endpoint_up() {
+	printf 'nameserver %s\noptions timeout:5 attempts:1\n' "$SLOW_DNS" |
+		topo_etc_netns "$TOPO_CLIENT_NS" resolv.conf || return
+	shim_server slowdns "$TOPO_CLIENT_NS" slowdns "$SLOW_DNS" 1.5 127.0.0.1 || return
+	SHIM_CONF=$TOPO_DIR/slow-endpoint.conf
+	(umask 077 && sed "s/^Endpoint = .*/Endpoint = slow-endpoint.test:$TOPO_PORT/" \
+		"$TOPO_CONF" >"$SHIM_CONF")
+}
+
+@test "fork while another thread starts the tunnel (slow Endpoint lookup): the child does not hang" {
+	slow_endpoint_up
+	run shim_run "$(shim_tool sh_fork_start)" "$TOPO_SERVER_V4" "$ECHO_PORT" 500
+	echo "# $output" >&3
+	expect_status "sh_fork_start" 0
+	expect_has "the parent" "parent: OK" "$output"
+	expect_has "the slow resolver" "answered" "$(cat "$TOPO_DIR/slowdns.log")"
 }
