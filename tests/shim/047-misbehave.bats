@@ -10,7 +10,7 @@
 load helpers
 
 setup_file() {
-	shim_setup_file sh_signals sh_fork_start || return
+	shim_setup_file sh_signals sh_fork_start sh_eintr || return
 	[ -z "${TOPO_DIR:-}" ] && return 0
 	shim_echo_up
 }
@@ -70,4 +70,21 @@ slow_endpoint_up() {
 	expect_status "sh_fork_start" 0
 	expect_has "the parent" "parent: OK" "$output"
 	expect_has "the slow resolver" "answered" "$(cat "$TOPO_DIR/slowdns.log")"
+}
+
+@test "signals during blocking recv/accept/connect and SIGPIPE after a reset: as the kernel gives them" {
+	local kernel shim
+	topo_kernel_client_up
+	run in_kclient timeout 30 "$(shim_tool sh_eintr)" "$TOPO_SERVER_V4" "$ECHO_PORT" "$SILENT_V4"
+	expect_status "sh_eintr through the kernel's stack" 0
+	kernel=$output
+	echo "# kernel:" >&3
+	echo "$kernel" | sed 's/^/#   /' >&3
+	run shim_run "$(shim_tool sh_eintr)" "$TOPO_SERVER_V4" "$ECHO_PORT" "$SILENT_V4"
+	expect_status "sh_eintr under the library" 0
+	shim=$output
+	[ "$shim" = "$kernel" ] && return 0
+	echo "the library's answers differ from the kernel's:" >&2
+	diff <(echo "$kernel") <(echo "$shim") >&2
+	return 1
 }

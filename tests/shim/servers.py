@@ -3,7 +3,8 @@
 """Small servers for the shim suites (tests/shim/helpers.bash starts them in a namespace).
 
   servers.py echo PORT [LOG]  TCP and UDP echo on [::]:PORT (IPv4 too). TCP echoes bytes
-                              until the peer closes; UDP answers each datagram with one
+                              until the peer closes, and resets the connection when a
+                              read brings exactly "RESET\n"; UDP answers each datagram with one
                               datagram of the same bytes. LOG gets a line per datagram:
                               "udp LEN FROM-ADDR FROM-PORT".
   servers.py sink PORT DIR    TCP: each connection's bytes go to DIR/tcp-N.part, renamed to
@@ -62,6 +63,10 @@ def tcp_echo(conn):
                 data = conn.recv(65536)
                 if not data:
                     break
+                if data == b"RESET\n":
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                    struct.pack("ii", 1, 0))
+                    return
                 conn.sendall(data)
             conn.shutdown(socket.SHUT_WR)
         except OSError:
