@@ -6,8 +6,11 @@
  * descriptor becomes writable exactly when the outcome is known (SO_ERROR tells it). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/syscall.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,7 +32,7 @@ static void on_started(void *arg, const struct ts_bridge_result *res)
 {
 	struct shim_conn *c = arg;
 
-	pthread_mutex_lock(&c->mu);
+	shim_conn_lock(c);
 	c->local = res->local;
 	shim_map_to_domain(&c->local, c->domain);
 	c->id = res->id;
@@ -37,34 +40,33 @@ static void on_started(void *arg, const struct ts_bridge_result *res)
 		c->so_error = res->error;
 	/* Read without mu by shim_touch's quick test: local and id are set before. */
 	__atomic_store_n(&c->started, true, __ATOMIC_RELEASE);
-	pthread_cond_broadcast(&c->cv);
-	pthread_mutex_unlock(&c->mu);
+	shim_conn_unlock(c);
 }
 
 static void on_done(void *arg, const struct ts_bridge_result *res)
 {
 	struct shim_conn *c = arg;
 
-	pthread_mutex_lock(&c->mu);
+	shim_conn_lock(c);
 	c->state = res->error ? CONN_FAILED : CONN_CONNECTED;
 	if (res->error)
 		c->so_error = res->error;
 	c->done = true;
-	pthread_cond_broadcast(&c->cv);
-	pthread_mutex_unlock(&c->mu);
+	shim_conn_unlock(c);
+	__atomic_store_n(&c->known, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &c->known, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
 static void on_ended(void *arg, int error)
 {
 	struct shim_conn *c = arg;
 
-	pthread_mutex_lock(&c->mu);
+	shim_conn_lock(c);
 	c->ended = true;
 	c->end_error = error;
 	if (c->state == CONN_CONNECTED)
 		c->state = CONN_CLOSED;
-	pthread_cond_broadcast(&c->cv);
-	pthread_mutex_unlock(&c->mu);
+	shim_conn_unlock(c);
 	shim_conn_put(c);
 }
 
@@ -72,12 +74,21 @@ const struct ts_bridge_ops shim_conn_ops = {
 	.started = on_started, .done = on_done, .ended = on_ended,
 };
 
-static void wait_for(struct shim_conn *c, const bool *flag)
+/* Waits until the outcome is known (c->known), as a blocking connect waits in the
+ * kernel: a signal handler installed with SA_RESTART restarts the wait unseen (a futex
+ * wait without a timeout is restarted like connect), one installed without it ends
+ * the wait with EINTR. With a timeout (rel), the wait ends then, with ETIMEDOUT. No
+ * lock is held meanwhile, so signals are not blocked. */
+static int wait_known(struct shim_conn *c, const struct timespec *rel)
 {
-	pthread_mutex_lock(&c->mu);
-	while (!*flag)
-		pthread_cond_wait(&c->cv, &c->mu);
-	pthread_mutex_unlock(&c->mu);
+	while (!__atomic_load_n(&c->known, __ATOMIC_ACQUIRE)) {
+		if (syscall(SYS_futex, &c->known, FUTEX_WAIT_PRIVATE, 0, rel, NULL, 0) == 0 ||
+		    errno == EAGAIN)
+			continue;
+		if (errno == EINTR || errno == ETIMEDOUT)
+			return errno;
+	}
+	return 0;
 }
 
 /* ---- preparing the application's end ---- */
@@ -117,16 +128,31 @@ static void hold_pollout(int app, struct ts_bridge_req *req, struct shim_conn *c
 static void settle(int fd, struct shim_conn *c)
 {
 	struct pollfd p = { .fd = fd, .events = POLLOUT };
-	struct timespec until;
+	struct timespec until, now, rel;
+	bool held;
 
-	if (poll(&p, 1, 0) != 1 || !(p.revents & (POLLOUT | POLLERR | POLLHUP)))
+	/* Only a connect that held POLLOUT back has a drain to be early with; a blocking
+	 * one a signal interrupted is writable all along. */
+	shim_conn_lock(c);
+	held = c->restore_sndbuf > 0;
+	shim_conn_unlock(c);
+	if (!held || poll(&p, 1, 0) != 1 || !(p.revents & (POLLOUT | POLLERR | POLLHUP)))
 		return;
-	clock_gettime(CLOCK_REALTIME, &until);
+	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += SETTLE_MAX_S;
-	pthread_mutex_lock(&c->mu);
-	while (!c->done && pthread_cond_timedwait(&c->cv, &c->mu, &until) == 0)
-		;
-	pthread_mutex_unlock(&c->mu);
+	do {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec > until.tv_sec)
+			return;
+		rel.tv_sec = until.tv_sec - now.tv_sec;
+		rel.tv_nsec = until.tv_nsec - now.tv_nsec;
+		if (rel.tv_nsec < 0) {
+			rel.tv_sec--;
+			rel.tv_nsec += 1000000000L;
+		}
+		if (rel.tv_sec < 0)
+			return;
+	} while (wait_known(c, &rel) == EINTR);
 }
 
 void shim_touch(int fd, struct shim_conn *c)
@@ -138,7 +164,7 @@ void shim_touch(int fd, struct shim_conn *c)
 	settle(fd, c);
 	if (!__atomic_load_n(&c->started, __ATOMIC_ACQUIRE))
 		return;
-	pthread_mutex_lock(&c->mu);
+	shim_conn_lock(c);
 	if (!c->named && c->local.ss_family) {
 		c->named = true;
 		shim_name_bind(fd, c);
@@ -149,7 +175,7 @@ void shim_touch(int fd, struct shim_conn *c)
 		real.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
 	}
 	__atomic_store_n(&c->touched, c->named && c->done && !c->restore_sndbuf, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&c->mu);
+	shim_conn_unlock(c);
 }
 
 /* A port the application bound on the wildcard before connecting is kept. */
@@ -284,16 +310,22 @@ static int connect_again(struct shim_conn *c)
 	}
 }
 
-static int existing_state(int fd)
+static int blocking_outcome(struct shim_conn *c);
+
+/* A blocking connect again while the first is in progress (one a signal interrupted)
+ * waits for the outcome, as the kernel's does; a non-blocking one says EALREADY. */
+static int existing_state(int fd, bool nonblock)
 {
 	struct shim_conn *c = shim_fd_conn(fd);
 	int err;
 
 	if (!c)
 		return 0;
-	pthread_mutex_lock(&c->mu);
+	shim_conn_lock(c);
 	err = connect_again(c);
-	pthread_mutex_unlock(&c->mu);
+	shim_conn_unlock(c);
+	if (err == EALREADY && !nonblock && !(err = blocking_outcome(c)))
+		err = -1;
 	shim_conn_put(c);
 	return err;
 }
@@ -311,18 +343,20 @@ static int open_bridge(struct ts_stack *st, struct shim_conn *c, struct ts_bridg
 	return 0;
 }
 
-/* A blocking connect: the outcome, once. */
+/* A blocking connect: the outcome, once; EINTR if a signal handler ended the wait
+ * (the connection goes on, as the kernel's does). */
 static int blocking_outcome(struct shim_conn *c)
 {
 	int err;
 
-	wait_for(c, &c->done);
-	pthread_mutex_lock(&c->mu);
+	if (wait_known(c, NULL))
+		return EINTR;
+	shim_conn_lock(c);
 	c->connect_reported = true;
 	err = c->state == CONN_FAILED ? c->so_error : 0;
 	if (err)
 		c->so_error = 0;
-	pthread_mutex_unlock(&c->mu);
+	shim_conn_unlock(c);
 	return err;
 }
 
@@ -338,7 +372,7 @@ int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type)
 	int sv[2], err;
 
 	shim_fd_read(fd, &e);
-	if ((err = existing_state(fd)))
+	if ((err = existing_state(fd, nonblock)))
 		return err < 0 ? 0 : (errno = err, -1);
 	if (!(st = shim_tunnel()))
 		return -1;

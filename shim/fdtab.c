@@ -6,9 +6,11 @@
  * under one lock (shim.h, "Locking"). */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include "log.h"
@@ -23,26 +25,64 @@
 static struct shim_fd *chunks[MAX_CHUNKS];
 static pthread_mutex_t tab_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/*
+ * A signal handler may call socket, close or dup (shim.h, "Signals"), and those take
+ * the shim's locks: had the handler interrupted its own thread while it held one, it
+ * would wait for itself. So a thread blocks every signal while it holds a lock of the
+ * shim's (the table lock, a connection's mu) and gets its mask back with the last one.
+ * depth counts the locks this thread holds; the mask is saved by the outermost. A
+ * handler that runs between the count and the block finds depth set, takes and drops
+ * its locks without touching the mask, and leaves depth as it found it.
+ */
+static __thread int sig_depth;
+static __thread sigset_t sig_saved;
+
+void shim_sig_block(void)
+{
+	sigset_t all, old;
+
+	if (sig_depth++ > 0)
+		return;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	sig_saved = old;
+}
+
+void shim_sig_unblock(void)
+{
+	if (--sig_depth == 0)
+		pthread_sigmask(SIG_SETMASK, &sig_saved, NULL);
+}
+
 /* A fork while another thread holds the table lock must not leave the child with a
  * lock nobody will release. */
 static void fork_prepare(void)
 {
-	pthread_mutex_lock(&tab_lock);
+	shim_fd_lock();
 }
 
 static void fork_parent(void)
 {
-	pthread_mutex_unlock(&tab_lock);
+	shim_fd_unlock();
 }
 
-/* In the child, every inherited socket is one it did not make (SFDF_OWNED). */
+/* In the child, every inherited socket is one it did not make (SFDF_OWNED), and the
+ * mu of a connection it inherited may have been held by a thread it does not have.
+ * The forking thread held the table lock (fork_prepare): its signals come back with
+ * it. */
 static void fork_child(void)
 {
 	pthread_mutex_init(&tab_lock, NULL);
-	for (int i = 0; i < MAX_CHUNKS; i++)
-		for (int j = 0; chunks[i] && j < CHUNK; j++)
-			__atomic_and_fetch(&chunks[i][j].flags, ~(unsigned)SFDF_OWNED,
-					   __ATOMIC_RELAXED);
+	for (int i = 0; i < MAX_CHUNKS; i++) {
+		for (int j = 0; chunks[i] && j < CHUNK; j++) {
+			struct shim_fd *e = &chunks[i][j];
+
+			__atomic_and_fetch(&e->flags, ~(unsigned)SFDF_OWNED, __ATOMIC_RELAXED);
+			if (e->conn)
+				pthread_mutex_init(&e->conn->mu, NULL);
+		}
+	}
+	shim_sig_unblock();
 }
 
 void shim_fd_init(void)
@@ -52,12 +92,26 @@ void shim_fd_init(void)
 
 void shim_fd_lock(void)
 {
+	shim_sig_block();
 	pthread_mutex_lock(&tab_lock);
 }
 
 void shim_fd_unlock(void)
 {
 	pthread_mutex_unlock(&tab_lock);
+	shim_sig_unblock();
+}
+
+void shim_conn_lock(struct shim_conn *c)
+{
+	shim_sig_block();
+	pthread_mutex_lock(&c->mu);
+}
+
+void shim_conn_unlock(struct shim_conn *c)
+{
+	pthread_mutex_unlock(&c->mu);
+	shim_sig_unblock();
 }
 
 struct shim_fd *shim_fd_peek(int fd)
@@ -87,8 +141,11 @@ struct shim_fd *shim_fd_get(int fd)
 		__atomic_store_n(&max_fd, fd, __ATOMIC_RELAXED);
 	c = chunks[fd >> CHUNK_BITS];
 	if (!c) {
-		c = calloc(CHUNK, sizeof(*c));
-		if (!c)
+		/* mmap, not calloc: socket() in a signal handler may get here while its
+		 * thread was inside malloc. */
+		c = mmap(NULL, CHUNK * sizeof(*c), PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (c == MAP_FAILED)
 			return NULL;
 		__atomic_store_n(&chunks[fd >> CHUNK_BITS], c, __ATOMIC_RELEASE);
 	}
@@ -194,7 +251,6 @@ struct shim_conn *shim_conn_new(int proto)
 	c->refs = 1;
 	c->proto = proto;
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->cv, NULL);
 	return c;
 }
 
@@ -208,7 +264,6 @@ void shim_conn_put(struct shim_conn *c)
 	if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	pthread_mutex_destroy(&c->mu);
-	pthread_cond_destroy(&c->cv);
 	free(c);
 }
 

@@ -28,11 +28,11 @@ static ssize_t eof_or_reset(struct shim_conn *c)
 
 	if (c->proto != IPPROTO_TCP)
 		return 0;
-	pthread_mutex_lock(&c->mu);
+	shim_conn_lock(c);
 	reset = c->end_error == ECONNRESET && !c->reset_reported;
 	if (reset)
 		c->reset_reported = true;
-	pthread_mutex_unlock(&c->mu);
+	shim_conn_unlock(c);
 	return reset ? (errno = ECONNRESET, -1) : 0;
 }
 

@@ -157,7 +157,7 @@ SHIM_EXPORT int listen(int fd, int backlog)
 /* The claimed connection's state, under its lock: the stack may already be ending it. */
 static void claimed(struct shim_conn *c, const struct ts_claim *cl)
 {
-	pthread_mutex_lock(&c->mu);
+	shim_conn_lock(c);
 	c->local = cl->local;
 	shim_map_to_domain(&c->local, c->domain);
 	c->id = cl->id;
@@ -165,7 +165,7 @@ static void claimed(struct shim_conn *c, const struct ts_claim *cl)
 		c->state = CONN_CLOSED;
 	c->done = c->connect_reported = true;
 	__atomic_store_n(&c->started, true, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&c->mu);
+	shim_conn_unlock(c);
 }
 
 /* The accepted descriptor becomes the claimed tunnel connection: same number, the

@@ -28,7 +28,7 @@
  *   [tab]    the table lock (shim_fd_lock): held to read and to write it.
  *   [tab/a]  written with the table lock held, by __atomic stores; read without the
  *            lock only by __atomic loads (the one cheap test every call makes).
- *   [mu]     the connection's own c->mu: held to read and to write it.
+ *   [mu]     the connection's own c->mu (shim_conn_lock): held to read and to write it.
  *   [mu/a]   written with c->mu held, by __atomic stores; read without it by
  *            __atomic loads.
  *   [a]      __atomic operations only.
@@ -51,6 +51,15 @@
  * a call into the stack (shim_tunnel, ts_*: they wait for the stack thread, which takes
  * both locks) nor across a call that can block; only short, non-blocking syscalls run
  * under them.
+ *
+ * Signals: a handler may call socket, close, dup, read and write on plain descriptors
+ * and _exit (the README's promise), and those take the table lock or a connection's
+ * mu. So both are taken only through shim_fd_lock and shim_conn_lock, which block
+ * every signal in the thread until its last shim lock is dropped: a handler never
+ * runs in a thread that holds one, and waits for another thread's only as long as
+ * that thread's short critical section. Nothing may wait (cond_wait, a call into the
+ * stack) with one held: its signals would wait too. Hot paths pay nothing for this:
+ * I/O on a plain or established descriptor takes no lock (the [tab/a] test).
  *
  * Globals: shim_mode, shim_cfg and the routes are [const] once the constructor has run
  * (before main, before any thread of the program's); the relays are below; tunnel.c
@@ -193,13 +202,13 @@ struct shim_epoll_reg {
 
 /* A tunnelled connection, shared by every descriptor that refers to it (dup, fork)
  * and by the stack's callbacks; freed when the last reference goes. c->mu also
- * orders the stack's callbacks (connect.c) against the application's threads; cv is
- * broadcast, with mu held, whenever started, done or ended becomes true. */
+ * orders the stack's callbacks (connect.c) against the application's threads; a
+ * blocking connect waits on the futex word known, set after done. */
 struct shim_conn {
 	int refs;                         /* [a] see "Locking" above */
 	int nfds;                         /* [tab] table entries that point here */
-	pthread_mutex_t mu;               /* [const] */
-	pthread_cond_t cv;                /* [const] */
+	pthread_mutex_t mu;               /* [const] taken with shim_conn_lock */
+	int known;                        /* [a] 1 once done is: a futex word (connect.c) */
 	int proto;                        /* [const] IPPROTO_TCP / IPPROTO_UDP */
 	int domain;                       /* [const] the application socket's family */
 	struct sockaddr_storage remote;   /* [const] the tunnel destination */
@@ -254,8 +263,15 @@ struct shim_fd *shim_fd_peek(int fd);
 /* The entry for fd, allocated when needed; the table lock must be held. */
 struct shim_fd *shim_fd_get(int fd);
 void shim_fd_init(void);
+/* The table lock and a connection's mu; signals are blocked while held ("Signals"). */
 void shim_fd_lock(void);
 void shim_fd_unlock(void);
+struct shim_conn;
+void shim_conn_lock(struct shim_conn *c);
+void shim_conn_unlock(struct shim_conn *c);
+/* The signal blocking alone, nested like the locks, for other locks of the shim's. */
+void shim_sig_block(void);
+void shim_sig_unblock(void);
 /* Forgets fd (closed); drops its connection reference. Lock held. */
 void shim_fd_clear(int fd);
 /* newfd now refers to what oldfd refers to (dup). Lock held. */
@@ -374,6 +390,7 @@ struct iovec;
 ssize_t shim_udp_send_tunnel(int fd, struct shim_fd *e, const struct iovec *iov, size_t iovlen,
 			     int flags, const struct sockaddr_storage *dst);
 void shim_udp_closing(int fd, const struct shim_fd *e);
+void shim_udp_after_fork(void);
 int shim_udp_serve(int fd, struct shim_fd *e, int family);
 bool shim_send_refused(int fd, size_t len);
 size_t shim_iov_len(const struct iovec *iov, size_t n);

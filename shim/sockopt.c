@@ -18,9 +18,9 @@ static bool tunnel_identity(int fd, struct shim_conn *c, int *proto,
 	if (c) {
 		*proto = c->proto;
 		*remote = c->remote;
-		pthread_mutex_lock(&c->mu);
+		shim_conn_lock(c);
 		*local = c->local;
-		pthread_mutex_unlock(&c->mu);
+		shim_conn_unlock(c);
 		return true;
 	}
 	if (shim_fd_kind(fd) != SFD_NONE)
@@ -132,10 +132,10 @@ static int take_so_error(struct shim_conn *c)
 
 	if (!c)
 		return 0;
-	pthread_mutex_lock(&c->mu);
+	shim_conn_lock(c);
 	err = c->so_error;
 	c->so_error = 0;
-	pthread_mutex_unlock(&c->mu);
+	shim_conn_unlock(c);
 	return err;
 }
 
@@ -164,10 +164,10 @@ static int tcp_info(struct shim_conn *c, void *val, socklen_t *len)
 	if (!val || !len)
 		return errno = EFAULT, -1;
 	if (c) {
-		pthread_mutex_lock(&c->mu);
+		shim_conn_lock(c);
 		id = c->id;
 		state = c->state;
-		pthread_mutex_unlock(&c->mu);
+		shim_conn_unlock(c);
 	}
 	st = id ? shim_tunnel() : NULL;
 	if (st)
@@ -333,9 +333,9 @@ static void tunnel_setsockopt(int fd, int level, int name, const void *val, sock
 	if (!c)
 		return;
 	if (c->proto == IPPROTO_TCP && lwip_option(level, name)) {
-		pthread_mutex_lock(&c->mu);
+		shim_conn_lock(c);
 		id = c->id;
-		pthread_mutex_unlock(&c->mu);
+		shim_conn_unlock(c);
 	}
 	if (id && (st = shim_tunnel_if_running()))
 		ts_bridge_tcp_options(st, id, &o);
@@ -378,9 +378,9 @@ void shim_close_tunnel(int fd)
 	shim_fd_unlock();
 	if (!c)
 		return;
-	pthread_mutex_lock(&c->mu);
+	shim_conn_lock(c);
 	id = c->id;
-	pthread_mutex_unlock(&c->mu);
+	shim_conn_unlock(c);
 	shim_conn_put(c);
 	if (id && (st = shim_tunnel()))
 		ts_bridge_abort(st, id);

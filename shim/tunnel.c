@@ -119,10 +119,12 @@ struct ts_stack *shim_tunnel_if_running(void)
  * closes the stack-side descriptors it inherited at once (or the application ends of
  * the parent's connections would never see EOF), keeps the connections it inherited
  * (the holder serves them), and attaches to the session when it needs the tunnel.
- * Another thread may have held start_lock at the fork: the child has only this one. */
+ * Another thread may have held start_lock (inside the first connect) or the relay's
+ * lock at the fork: the child has only this one, so nobody would release them. */
 static void after_fork_child(void)
 {
 	pthread_mutex_init(&start_lock, NULL);
+	shim_udp_after_fork();
 	/* The continuation keeps the stack's descriptors: it is the stack now. */
 	if (shim_detaching)
 		return;

@@ -16,6 +16,12 @@ struct shim_relay shim_relay4, shim_relay6;
 /* Held while the stack is asked for a relay, so that two first senders ask once. */
 static pthread_mutex_t relay_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* A fork while another thread was asking leaves the child the lock, held. */
+void shim_udp_after_fork(void)
+{
+	pthread_mutex_init(&relay_lock, NULL);
+}
+
 static int relay_ask(struct ts_stack *st, int family, struct shim_relay *r)
 {
 	int rc = 0;

@@ -3,19 +3,27 @@
 """Small servers for the shim suites (tests/shim/helpers.bash starts them in a namespace).
 
   servers.py echo PORT [LOG]  TCP and UDP echo on [::]:PORT (IPv4 too). TCP echoes bytes
-                              until the peer closes; UDP answers each datagram with one
+                              until the peer closes, and resets the connection when a
+                              read brings exactly "RESET\n"; UDP answers each datagram with one
                               datagram of the same bytes. LOG gets a line per datagram:
                               "udp LEN FROM-ADDR FROM-PORT".
   servers.py sink PORT DIR    TCP: each connection's bytes go to DIR/tcp-N.part, renamed to
                               DIR/tcp-N once the peer has closed. UDP: each datagram is
                               written to DIR/udp-N.
 
-Both print "ready" once their sockets are bound and listening.
+  servers.py slowdns ADDR DELAY IP
+                              A DNS server on UDP ADDR:53 that answers every A query
+                              with IP, and every other query with no answer, each after
+                              DELAY seconds (a slow resolver for Endpoint hostnames).
+
+Each prints "ready" once its sockets are bound and listening.
 """
 import os
 import socket
+import struct
 import sys
 import threading
+import time
 
 counter_lock = threading.Lock()
 counter = {"tcp": 0, "udp": 0}
@@ -55,6 +63,10 @@ def tcp_echo(conn):
                 data = conn.recv(65536)
                 if not data:
                     break
+                if data == b"RESET\n":
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                    struct.pack("ii", 1, 0))
+                    return
                 conn.sendall(data)
             conn.shutdown(socket.SHUT_WR)
         except OSError:
@@ -100,7 +112,40 @@ def udp_sink(port, directory):
         os.rename(name + ".part", name)
 
 
+def dns_answer(query, ip):
+    """The reply to QUERY (one question): IP for an A query, else no answer."""
+    end = 12
+    while query[end] != 0:
+        end += 1 + query[end]
+    qtype = struct.unpack("!H", query[end + 1:end + 3])[0]
+    question = query[12:end + 5]
+    answers = b""
+    if qtype == 1:
+        answers = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + socket.inet_aton(ip)
+    flags = 0x8180 | (struct.unpack("!H", query[2:4])[0] & 0x0100)
+    head = query[:2] + struct.pack("!HHHHH", flags, 1, 1 if answers else 0, 0, 0)
+    return head + question + answers
+
+
+def slow_dns(addr, delay, ip):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((addr, 53))
+    print("ready", flush=True)
+
+    def answer(query, peer):
+        time.sleep(delay)
+        s.sendto(dns_answer(query, ip), peer)
+        print(f"answered {peer[0]}:{peer[1]}", flush=True)
+
+    while True:
+        query, peer = s.recvfrom(512)
+        threading.Thread(target=answer, args=(query, peer), daemon=True).start()
+
+
 def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "slowdns":
+        slow_dns(sys.argv[2], float(sys.argv[3]), sys.argv[4])
+        return
     if len(sys.argv) < 3 or sys.argv[1] not in ("echo", "sink"):
         sys.exit(__doc__)
     port = int(sys.argv[2])
