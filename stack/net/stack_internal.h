@@ -73,6 +73,7 @@ struct ts_listener;
 struct ts_server;
 struct ts_client;
 struct ts_doorbell;
+struct raw_pcb;
 
 struct ts_udp_relay {
 	struct ts_pollable poll;   /* first */
@@ -105,6 +106,7 @@ struct ts_stack {
 	int *ep_resolving;          /* a resolver thread is out for this peer */
 	size_t n_peers;
 	struct ts_udp_relay relay4, relay6;
+	struct raw_pcb *icmp4, *icmp6; /* every ICMP packet, for the ICMP sockets (bridge_icmp.c) */
 	struct ts_listener *listeners;
 	struct ts_doorbell *doorbells; /* inbound connections waiting for a claim */
 	struct ts_pollable *graves;    /* buried: freed after this round of events */
