@@ -86,14 +86,70 @@ expect_no_leak() {
 }
 
 @test "ping and ping -6 as root: replies through the tunnel; only WireGuard on the wire" {
+	local pattern addr
+	# The marker in every echo's data: sh_capture flags a datagram that shows it.
+	pattern=$(printf %s "$MARKER" | od -An -tx1 | tr -d ' \n' | cut -c1-32)
 	capture_start
-	run shim_run ping -n -c3 -i0.2 -p "$(printf %s "$MARKER" | od -An -tx1 | tr -d ' \n')" \
-		"$TOPO_SERVER_V4"
+	for addr in "$TOPO_SERVER_V4" "$TOPO_SERVER_V6"; do
+		run shim_run ping -n -c3 -i0.2 -p "$pattern" "$addr"
+		expect_status "ping $addr" 0
+		expect_has "ping $addr: summary" "3 packets transmitted, 3 received" "$output"
+		# The server's kernel answers with TTL / hop limit 64; the tunnel hops none.
+		expect_has "ping $addr: reply line" "64 bytes from $addr: icmp_seq=3 ttl=64 time=" \
+			"$output"
+	done
 	capture_stop
-	expect_status "ping $TOPO_SERVER_V4" 0
-	expect_has "ping's summary" "3 packets transmitted, 3 received" "$output"
-	expect_has "ping's reply line" "64 bytes from $TOPO_SERVER_V4: icmp_seq=3 ttl=64 time=" \
-		"$output"
 	expect_no_leak
 	expect_has "the capture" "wg lo 17 " "$CAPTURED"
+}
+
+@test "a ping to a silent tunnel address times out as on the kernel path" {
+	local addr
+	capture_start
+	for addr in "$SILENT_V4" "$SILENT_V6"; do
+		run shim_run ping -n -c2 -i0.2 -W1 "$addr"
+		expect_status "ping $addr" 1
+		expect_has "ping $addr" "2 packets transmitted, 0 received, 100% packet loss" "$output"
+	done
+	capture_stop
+	expect_no_leak
+}
+
+@test "ping -f -c 200 and ping -s 1400 through the tunnel, IPv4 and IPv6" {
+	local addr
+	for addr in "$TOPO_SERVER_V4" "$TOPO_SERVER_V6"; do
+		run shim_run ping -n -q -f -c 200 "$addr"
+		expect_status "ping -f $addr" 0
+		expect_has "ping -f $addr" "200 packets transmitted, 200 received, 0% packet loss" \
+			"$output"
+		run shim_run ping -n -c2 -i0.2 -s 1400 "$addr"
+		expect_status "ping -s 1400 $addr" 0
+		expect_has "ping -s 1400 $addr" "1408 bytes from $addr: icmp_seq=2" "$output"
+	done
+}
+
+@test "a program's own ping sockets get echo replies with their identifier" {
+	local ns
+	for ns in "$TOPO_CLIENT_NS" "$TOPO_SERVER_NS"; do
+		ip netns exec "$ns" sysctl -qw net.ipv4.ping_group_range="0 2147483647"
+	done
+	run in_server "$TOPO_PYTHON" "$ICMP_CHECK" ping 127.0.0.1 ::1
+	expect_status "reference: icmp_check.py against the kernel" 0
+	capture_start
+	run shim_run "$TOPO_PYTHON" "$ICMP_CHECK" ping "$TOPO_SERVER_V4" "$TOPO_SERVER_V6"
+	capture_stop
+	expect_status "icmp_check.py through the tunnel" 0
+	expect_has "icmp_check.py" "$TOPO_SERVER_V6 reply id=" "$output"
+	expect_no_leak
+}
+
+@test "a raw UDP or TCP socket sending to a tunnel address: ENETUNREACH, nothing on the wire" {
+	run plain_run "$TOPO_PYTHON" "$ICMP_CHECK" raw "$TOPO_SERVER_V4"
+	expect_has "reference: without the library" "raw-udp sent" "$output"
+	capture_start
+	run shim_run "$TOPO_PYTHON" "$ICMP_CHECK" raw "$TOPO_SERVER_V4"
+	capture_stop
+	expect_has "raw UDP under the library" "raw-udp ENETUNREACH" "$output"
+	expect_has "raw TCP under the library" "raw-tcp ENETUNREACH" "$output"
+	expect_eq "the capture" "" "$CAPTURED"
 }
