@@ -42,7 +42,8 @@ void ts_bridge_tcp_adopt(struct ts_bridge *b, struct tcp_pcb *pcb);
 /* Resets b's connection and ends the bridge (error: why, for its callbacks). */
 void ts_bridge_tcp_abort(struct ts_bridge *b, int error);
 
-/* bridge_icmp.c: ICMP sockets, fed by one raw pcb per family */
+/* bridge_icmp.c: ICMP sockets, fed by one raw pcb per family; ICMP errors fail the
+ * TCP connects they concern */
 int ts_bridge_icmp_open(struct ts_stack *st, struct ts_bridge *b);
 
 /* bridge.c */

@@ -11,6 +11,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include "bridge.h"
+#include "lwip/priv/tcp_priv.h"
 #include "lwip/inet_chksum.h"
 #include "lwip/ip.h"
 #include "lwip/prot/icmp.h"
@@ -57,6 +58,66 @@ static bool wants(const struct ts_bridge *b, int family, const uint8_t *icmp)
 	       ((icmp[4] << 8) | icmp[5]) == b->icmp_id;
 }
 
+/* The errno an ICMP error means to a connection, as Linux converts it
+ * (icmp_err_convert, icmpv6_err_convert); 0 for messages that are no error. */
+static int error_errno(int family, uint8_t type, uint8_t code)
+{
+	static const int unreach4[16] = {
+		ENETUNREACH, EHOSTUNREACH, ENOPROTOOPT, ECONNREFUSED, EMSGSIZE, EOPNOTSUPP,
+		ENETUNREACH, EHOSTDOWN, ENONET, ENETUNREACH, EHOSTUNREACH, ENETUNREACH,
+		EHOSTUNREACH, EHOSTUNREACH, EHOSTUNREACH, EHOSTUNREACH,
+	};
+	static const int unreach6[7] = {
+		ENETUNREACH, EACCES, EHOSTUNREACH, EHOSTUNREACH, ECONNREFUSED, EACCES, EACCES,
+	};
+
+	if (family == AF_INET && type == ICMP_DUR)
+		return code < 16 ? unreach4[code] : 0;
+	if (family == AF_INET && type == ICMP_TE)
+		return EHOSTUNREACH;
+	if (family == AF_INET6 && type == ICMP6_TYPE_DUR)
+		return code < 7 ? unreach6[code] : 0;
+	if (family == AF_INET6 && type == ICMP6_TYPE_TE)
+		return EHOSTUNREACH;
+	return 0;
+}
+
+static bool same_ip(const ip_addr_t *ip, int family, const uint8_t *addr)
+{
+	if (family == AF_INET)
+		return IP_IS_V4(ip) && memcmp(&ip_2_ip4(ip)->addr, addr, 4) == 0;
+	return IP_IS_V6(ip) && memcmp(ip_2_ip6(ip)->addr, addr, 16) == 0;
+}
+
+/* An ICMP error about a TCP connection we are opening (the packet it quotes, from
+ * offset off of p, is our SYN): the connect fails with the error at once, as the
+ * kernel fails it in SYN_SENT, instead of waiting out the retries. */
+static void tcp_error(struct ts_stack *st, int family, int err, struct pbuf *p, u16_t off)
+{
+	uint8_t q[40 + 4];
+	u16_t n = pbuf_copy_partial(p, q, sizeof(q), off), hl, sport, dport;
+	const uint8_t *dst;
+
+	if (family == AF_INET) {
+		hl = (u16_t)((q[0] & 0x0f) * 4);
+		if (n < 20 || hl < 20 || n < hl + 4 || q[9] != IP_PROTO_TCP)
+			return;
+		dst = q + 16;
+	} else {
+		hl = 40;
+		if (n < hl + 4 || q[6] != IP6_NEXTH_TCP)
+			return;
+		dst = q + 24;
+	}
+	sport = (u16_t)((q[hl] << 8) | q[hl + 1]);
+	dport = (u16_t)((q[hl + 2] << 8) | q[hl + 3]);
+	for (struct ts_bridge *b = st->bridges; b; b = b->next)
+		if (!b->dead && b->tcp && b->tcp->state == SYN_SENT &&
+		    b->tcp->local_port == sport && b->tcp->remote_port == dport &&
+		    same_ip(&b->tcp->remote_ip, family, dst))
+			ts_bridge_tcp_abort(b, err);
+}
+
 /* p starts at the IP header (lwIP's raw input); addr is the source. */
 static u8_t on_icmp(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip_addr_t *addr)
 {
@@ -65,6 +126,7 @@ static u8_t on_icmp(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip_add
 	u16_t hlen = (u16_t)ip_current_header_tot_len();
 	struct ts_icmp_frame h = { .type = TS_ICMP_FRAME_DATA, .family = (uint8_t)family };
 	uint8_t icmp[ICMP_HDR];
+	int err;
 
 	(void)pcb;
 	if (p->tot_len < hlen + ICMP_HDR || pbuf_copy_partial(p, icmp, ICMP_HDR, hlen) != ICMP_HDR)
@@ -79,6 +141,8 @@ static u8_t on_icmp(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip_add
 	for (struct ts_bridge *b = st->bridges; b; b = b->next)
 		if (wants(b, family, icmp))
 			to_app(b, &h, p, b->req.icmp_raw && family == AF_INET ? 0 : hlen);
+	if ((err = error_errno(family, icmp[0], icmp[1])))
+		tcp_error(st, family, err, p, (u16_t)(hlen + ICMP_HDR));
 	return 0; /* not eaten: lwIP answers echo requests itself */
 }
 
@@ -102,6 +166,13 @@ static struct raw_pcb *family_pcb(struct ts_stack *st, int family)
 		(*pp)->chksum_offset = 2;
 	}
 	return *pp;
+}
+
+/* Both pcbs exist from the start: ICMP errors about TCP connections arrive through
+ * them whether or not a program has an ICMP socket. */
+int ts_icmp_setup(struct ts_stack *st)
+{
+	return family_pcb(st, AF_INET) && family_pcb(st, AF_INET6) ? 0 : -1;
 }
 
 static bool id_taken(struct ts_stack *st, int family, u16_t id)

@@ -190,6 +190,8 @@ void ts_netif_drain(struct ts_stack *st);
 void ts_bridge_start(struct ts_stack *st, struct ts_cmd *cmd);
 int ts_bridge_tcp_open(struct ts_stack *st, struct ts_bridge *b);
 int ts_bridge_udp_open(struct ts_stack *st, struct ts_bridge *b);
+/* bridge_icmp.c: the raw pcbs that see every ICMP packet, made once the netif is up */
+int ts_icmp_setup(struct ts_stack *st);
 void ts_bridge_peer_failed(struct ts_stack *st, int peer);
 void ts_bridge_close_all(struct ts_stack *st);
 void ts_bridge_abort_id(struct ts_stack *st, uint64_t id);

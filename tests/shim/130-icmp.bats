@@ -153,3 +153,27 @@ expect_no_leak() {
 	expect_has "raw TCP under the library" "raw-tcp ENETUNREACH" "$output"
 	expect_eq "the capture" "" "$CAPTURED"
 }
+
+@test "a TCP connect to an address the peer reports unreachable fails with EHOSTUNREACH at once" {
+	local t0 ms
+	# The server's kernel forwards, and has no way to 10.200.0.77: it answers a SYN
+	# there with an ICMP host unreachable.
+	in_server sysctl -qw net.ipv4.ip_forward=1
+	ip -n "$TOPO_SERVER_NS" route add unreachable 10.200.0.77/32
+	t0=$(date +%s%N)
+	run shim_run "$TOPO_PYTHON" -c '
+import errno, socket, sys
+s = socket.socket()
+s.settimeout(30)
+try:
+    s.connect((sys.argv[1], 80))
+    print("connected")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, e))' 10.200.0.77
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	in_server sysctl -qw net.ipv4.ip_forward=0
+	ip -n "$TOPO_SERVER_NS" route del unreachable 10.200.0.77/32
+	expect_eq "the connect's outcome" "EHOSTUNREACH" "$output"
+	# lwIP alone would retry its SYN for about 18 s.
+	expect_le "the connect's time (ms)" 5000 "$ms"
+}
