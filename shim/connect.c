@@ -243,7 +243,7 @@ void shim_fd_become_tunnel(struct shim_fd *e, struct shim_conn *c)
 	}
 	e->conn = c;
 	c->nfds = 1;
-	e->type = c->proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
+	e->type = c->sotype ? c->sotype : c->proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
 	e->domain = c->domain;
 	e->protocol = c->proto;
 	__atomic_store_n(&e->kind, SFD_TUNNEL, __ATOMIC_RELEASE);
@@ -253,7 +253,7 @@ void shim_fd_become_tunnel(struct shim_fd *e, struct shim_conn *c)
  * joined (dup3 drops the replaced file's registrations). was is the entry as it was
  * when the connect began. The dup3 happens under the table lock, so a close of fd
  * comes wholly before it (refused) or after it (closes the socketpair end). */
-static int swap_in(int fd, int app, struct shim_conn *c, bool cloexec, const struct shim_fd *was)
+int shim_swap_in(int fd, int app, struct shim_conn *c, bool cloexec, const struct shim_fd *was)
 {
 	struct shim_fd *e;
 	struct shim_epoll_reg *regs = NULL;
@@ -399,7 +399,7 @@ int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type)
 	real.fcntl(sv[0], F_SETFL, nonblock ? O_NONBLOCK : 0);
 	/* Ours while we use it here: another thread may close fd meanwhile. */
 	shim_conn_get(c);
-	if (err || swap_in(fd, sv[0], c, fdflags >= 0 && (fdflags & FD_CLOEXEC), &e) < 0) {
+	if (err || shim_swap_in(fd, sv[0], c, fdflags >= 0 && (fdflags & FD_CLOEXEC), &e) < 0) {
 		err = err ? err : errno;
 		real.close(sv[0]);
 		shim_conn_put(c);

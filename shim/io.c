@@ -174,6 +174,11 @@ SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 	if (wants_strip(fd))
 		return strip_recvmsg(fd, m, flags);
 	c = shim_tunnel_conn(fd);
+	if (c && shim_icmp_proto(c->proto)) {
+		n = shim_icmp_recvmsg(fd, c, m, flags);
+		shim_conn_put(c);
+		return n;
+	}
 	n = real.recvmsg(fd, m, flags);
 	/* Here 0 is always the end (the buffers' size is not looked at), and a name is
 	 * written only where there is room for one. */
@@ -197,6 +202,19 @@ static ssize_t strip_recvfrom(int fd, void *buf, size_t len, int flags, struct s
 	return n;
 }
 
+static ssize_t icmp_recvfrom(int fd, struct shim_conn *c, void *buf, size_t len, int flags,
+			     struct sockaddr *addr, socklen_t *alen)
+{
+	struct iovec v = { buf, len };
+	struct msghdr m = { .msg_name = addr, .msg_namelen = addr && alen ? *alen : 0,
+			    .msg_iov = &v, .msg_iovlen = 1 };
+	ssize_t n = shim_icmp_recvmsg(fd, c, &m, flags);
+
+	if (n >= 0 && addr && alen)
+		*alen = m.msg_namelen;
+	return n;
+}
+
 SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
 			     socklen_t *alen)
 {
@@ -209,6 +227,11 @@ SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct so
 	if (wants_strip(fd))
 		return strip_recvfrom(fd, buf, len, flags, addr, alen);
 	c = shim_tunnel_conn(fd);
+	if (c && shim_icmp_proto(c->proto)) {
+		n = icmp_recvfrom(fd, c, buf, len, flags, addr, alen);
+		shim_conn_put(c);
+		return n;
+	}
 	n = real.recvfrom(fd, buf, len, flags, addr, alen);
 	if (c)
 		return tunnel_received(fd, c, n, len, addr, alen, cap);
@@ -232,8 +255,22 @@ SHIM_EXPORT ssize_t read(int fd, void *buf, size_t len)
 	if (wants_strip(fd))
 		return recvfrom(fd, buf, len, 0, NULL, NULL);
 	c = shim_tunnel_conn(fd);
+	if (c && shim_icmp_proto(c->proto)) {
+		n = icmp_recvfrom(fd, c, buf, len, 0, NULL, NULL);
+		shim_conn_put(c);
+		return n;
+	}
 	n = real.read(fd, buf, len);
 	return c ? tunnel_received(fd, c, n, len, NULL, NULL, 0) : n;
+}
+
+static bool icmp_tunnel(int fd)
+{
+	struct shim_conn *c = shim_icmp_conn(fd);
+
+	if (c)
+		shim_conn_put(c);
+	return c != NULL;
 }
 
 SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
@@ -241,11 +278,11 @@ SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fla
 {
 	unsigned int i;
 
-	if (!shim_enter() || !wants_strip(fd))
+	if (!shim_enter() || (!wants_strip(fd) && !icmp_tunnel(fd)))
 		return real.recvmmsg(fd, vec, vlen, flags, timeout);
 	/* Rare enough to do one at a time; only the first waits. */
 	for (i = 0; i < vlen; i++) {
-		ssize_t n = strip_recvmsg(fd, &vec[i].msg_hdr, i ? flags | MSG_DONTWAIT : flags);
+		ssize_t n = recvmsg(fd, &vec[i].msg_hdr, i ? flags | MSG_DONTWAIT : flags);
 
 		if (n < 0)
 			return i ? (int)i : -1;
@@ -306,6 +343,8 @@ SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 		return real.write(fd, buf, len);
 	if (shim_send_refused(fd, len))
 		return -1;
+	if (icmp_tunnel(fd))
+		return send(fd, buf, len, 0);
 	return real.write(fd, buf, len);
 }
 
@@ -315,5 +354,8 @@ SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
 		return real.writev(fd, iov, n);
 	if (shim_send_refused(fd, n > 0 ? iov_len(iov, (size_t)n) : 0))
 		return -1;
+	if (icmp_tunnel(fd))
+		return sendmsg(fd, &(struct msghdr){ .msg_iov = (struct iovec *)iov,
+						     .msg_iovlen = n > 0 ? (size_t)n : 0 }, 0);
 	return real.writev(fd, iov, n);
 }

@@ -225,6 +225,14 @@ struct shim_conn {
 	struct sockaddr_storage local;    /* [mu] set by the started callback */
 	uint64_t id;                      /* [mu] the stack's name for it, set with local */
 	bool nodelay, keepalive;          /* [tab] set after connect, for getsockopt */
+	/* ICMP sockets (icmp.c) */
+	int sotype;                       /* [const] SOCK_RAW or SOCK_DGRAM; 0 for TCP, UDP */
+	struct shim_icmp_opts {           /* [mu] what the application asked for */
+		int ttl;                  /* IP_TTL or IPV6_UNICAST_HOPS */
+		bool recvttl, recverr, recvtos;
+		uint32_t filter;          /* ICMP_FILTER: a set bit drops that type */
+		uint32_t filter6[8];      /* ICMP6_FILTER, likewise */
+	} icmp;
 };
 enum { CONN_CONNECTING = 1, CONN_CONNECTED, CONN_FAILED, CONN_CLOSED };
 
@@ -376,6 +384,32 @@ static inline struct shim_conn *shim_tunnel_conn(int fd)
 		shim_touch(fd, c);
 	return c;
 }
+
+/* Puts app on fd's number as c's descriptor (connect.c's swap), keeping FD_CLOEXEC
+ * and fd's epoll registrations; was is fd's entry as read before. */
+int shim_swap_in(int fd, int app, struct shim_conn *c, bool cloexec, const struct shim_fd *was);
+
+/* ---- icmp.c: raw and ping sockets to tunnel addresses ---- */
+/* An ICMP socket the tunnel carries: SOCK_RAW or SOCK_DGRAM, ICMP on AF_INET, ICMPv6
+ * on AF_INET6. */
+bool shim_icmp_kind(int domain, int type, int protocol);
+static inline bool shim_icmp_proto(int protocol)
+{
+	return protocol == IPPROTO_ICMP || protocol == IPPROTO_ICMPV6;
+}
+/* The ICMP socket behind fd (swapped in), with a reference; NULL if fd is none. */
+struct shim_conn *shim_icmp_conn(int fd);
+/* The first tunnel-bound send (or connect, dst kept as the default destination) on
+ * an SFD_INET ICMP socket swaps it in; then sends. */
+ssize_t shim_icmp_first(int fd, struct shim_fd *e, const struct iovec *iov, size_t iovlen,
+			int flags, const struct sockaddr_storage *dst, bool connecting);
+ssize_t shim_icmp_send(int fd, struct shim_conn *c, const struct iovec *iov, size_t iovlen,
+		       int flags, const struct sockaddr *addr, socklen_t alen);
+ssize_t shim_icmp_recvmsg(int fd, struct shim_conn *c, struct msghdr *m, int flags);
+int shim_icmp_setsockopt(struct shim_conn *c, int fd, int level, int name, const void *val,
+			 socklen_t len);
+int shim_icmp_getsockopt(struct shim_conn *c, int fd, int level, int name, void *val,
+			 socklen_t *len);
 
 /* ---- udp.c, io.c: unconnected UDP through the stack's relay ---- */
 /* The stack's UDP relay for one family, asked for once (udp.c, under its lock). */

@@ -8,8 +8,12 @@
 #include "log.h"
 #include "shim.h"
 
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+
 /* fd's entry becomes an inet socket of ours to route. Lock held. */
-static void note_inet(int fd, int domain, int type, unsigned flags)
+static void note_inet(int fd, int domain, int type, int protocol, unsigned flags)
 {
 	struct shim_fd *e;
 
@@ -19,7 +23,8 @@ static void note_inet(int fd, int domain, int type, unsigned flags)
 		return;
 	e->domain = domain;
 	e->type = type;
-	e->protocol = type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
+	e->protocol = protocol && protocol != IPPROTO_MPTCP ? protocol :
+		      type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
 	__atomic_store_n(&e->flags, flags, __ATOMIC_RELEASE);
 	__atomic_store_n(&e->kind, SFD_INET, __ATOMIC_RELEASE);
 }
@@ -29,14 +34,14 @@ static bool is_inet(int domain)
 	return domain == AF_INET || domain == AF_INET6;
 }
 
-#ifndef IPPROTO_MPTCP
-#define IPPROTO_MPTCP 262
-#endif
 
-/* What the tunnel carries: TCP (MPTCP falls back to it) and UDP. Raw, SCTP and ICMP
- * datagram sockets are inet sockets too, left out of the table. */
-static bool carried(int type, int protocol)
+/* What the tunnel carries: TCP (MPTCP falls back to it), UDP, and ICMP sockets (raw
+ * and ping sockets, icmp.c). Other raw sockets and SCTP are inet sockets too, left out
+ * of the table. */
+static bool carried(int domain, int type, int protocol)
 {
+	if (shim_icmp_kind(domain, type, protocol))
+		return true;
 	if (type == SOCK_STREAM)
 		return !protocol || protocol == IPPROTO_TCP || protocol == IPPROTO_MPTCP;
 	return type == SOCK_DGRAM && (!protocol || protocol == IPPROTO_UDP);
@@ -48,10 +53,10 @@ SHIM_EXPORT int socket(int domain, int type, int protocol)
 	bool mine = shim_enter();
 
 	fd = real.socket(domain, type, protocol);
-	if (fd < 0 || !mine || !is_inet(domain) || !carried(base, protocol))
+	if (fd < 0 || !mine || !is_inet(domain) || !carried(domain, base, protocol))
 		return fd;
 	shim_fd_lock();
-	note_inet(fd, domain, base, SFDF_OWNED);
+	note_inet(fd, domain, base, protocol, SFDF_OWNED);
 	shim_fd_unlock();
 	return fd;
 }
@@ -69,11 +74,11 @@ static bool learn(int fd)
 		return false;
 	if (real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 ||
 	    real.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &l) < 0 ||
-	    !carried(type, protocol))
+	    !carried(domain, type, protocol))
 		return true;
 	shim_fd_lock();
 	if (shim_fd_kind(fd) == SFD_NONE) /* another thread may have been first */
-		note_inet(fd, domain, type, 0);
+		note_inet(fd, domain, type, protocol, 0);
 	shim_fd_unlock();
 	return true;
 }
@@ -118,11 +123,13 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	case SHIM_SOCK_OTHER:
 		return real.connect(fd, addr, len); /* not an inet socket: the kernel says no */
 	case SHIM_SOCK_UNCARRIED:
-		ts_info("fd %d: connect refused: the tunnel carries only TCP and UDP", fd);
+		ts_info("fd %d: connect refused: the tunnel carries only TCP, UDP and ICMP", fd);
 		return errno = ENETUNREACH, -1;
 	case SHIM_SOCK_CARRIED:
 		break;
 	}
+	if (shim_icmp_proto(e.protocol))
+		return shim_icmp_first(fd, &e, NULL, 0, 0, &dst, true) < 0 ? -1 : 0;
 	return shim_tunnel_connect(fd, &dst, e.type);
 }
 
@@ -168,6 +175,10 @@ SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 	memset(&a, 0, sizeof(a));
 	shim_route(addr, len, &a); /* only to normalise the address */
 	tunnel = shim_is_tunnel_address(&a);
+	/* An ICMP socket bound to a tunnel address sends from it anyway; its port (a
+	 * ping socket's identifier) is the kernel's to check and keep. */
+	if (shim_icmp_proto(e.protocol))
+		return tunnel ? 0 : real.bind(fd, addr, len);
 	if (!tunnel && !(e.type == SOCK_DGRAM && wildcard_with_port(&a)))
 		return real.bind(fd, addr, len);
 	if (!tunnel && (rc = real.bind(fd, addr, len)) < 0)

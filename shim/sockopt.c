@@ -251,6 +251,11 @@ SHIM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *le
 	if (kind != SFD_TUNNEL)
 		return real.getsockopt(fd, level, name, val, len);
 	c = shim_tunnel_conn(fd);
+	if (c && shim_icmp_proto(c->proto)) {
+		rc = shim_icmp_getsockopt(c, fd, level, name, val, len);
+		shim_conn_put(c);
+		return rc;
+	}
 	v = view_of(c);
 	rc = tunnel_getsockopt(fd, &v, level, name, val, len);
 	if (c)
@@ -344,7 +349,8 @@ static void tunnel_setsockopt(int fd, int level, int name, const void *val, sock
 
 SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
-	int kind;
+	struct shim_conn *c;
+	int kind, rc;
 
 	if (!shim_enter())
 		return real.setsockopt(fd, level, name, val, len);
@@ -353,6 +359,11 @@ SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen
 		return inet_setsockopt(fd, level, name, val, len);
 	if (kind != SFD_TUNNEL)
 		return real.setsockopt(fd, level, name, val, len);
+	if ((c = shim_icmp_conn(fd))) {
+		rc = shim_icmp_setsockopt(c, fd, level, name, val, len);
+		shim_conn_put(c);
+		return rc;
+	}
 	tunnel_setsockopt(fd, level, name, val, len);
 	/* Socket-level buffer and timeout options work on the unix socket underneath. */
 	if (level == SOL_SOCKET && (name == SO_SNDBUF || name == SO_RCVBUF || name == SO_RCVTIMEO ||

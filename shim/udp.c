@@ -145,11 +145,13 @@ static ssize_t send_tunnel(int fd, const struct iovec *iov, size_t iovlen, int f
 	case SHIM_SOCK_OTHER:
 		return -2; /* closed or connected meanwhile, or not inet: as the kernel finds it */
 	case SHIM_SOCK_UNCARRIED:
-		ts_info("fd %d: send refused: the tunnel carries only TCP and UDP", fd);
+		ts_info("fd %d: send refused: the tunnel carries only TCP, UDP and ICMP", fd);
 		return errno = ENETUNREACH, -1;
 	case SHIM_SOCK_CARRIED:
 		break;
 	}
+	if (shim_icmp_proto(e.protocol))
+		return shim_icmp_first(fd, &e, iov, iovlen, flags, dst, false);
 	if (e.type == SOCK_STREAM) {
 		/* sendto with MSG_FASTOPEN connects without connect(). */
 		if (!(flags & MSG_FASTOPEN))
@@ -170,7 +172,15 @@ static ssize_t route_dgram(int fd, const struct iovec *iov, size_t iovlen, int f
 {
 	struct sockaddr_storage dst;
 	int kind = shim_fd_kind(fd);
+	struct shim_conn *c;
+	ssize_t n;
 
+	/* An ICMP socket in the tunnel frames every message, addressed or not. */
+	if (kind == SFD_TUNNEL && (c = shim_icmp_conn(fd))) {
+		n = shim_icmp_send(fd, c, iov, iovlen, flags, addr, alen);
+		shim_conn_put(c);
+		return n;
+	}
 	/* A tunnelled descriptor is a socketpair end: an address is the kernel's to refuse. */
 	if (!addr || kind == SFD_TUNNEL || kind == SFD_INTERNAL)
 		return -2;
@@ -226,8 +236,8 @@ SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 		redirected.msg_namelen = tolen;
 		m = &redirected;
 	}
-	if (!m || (n = route_dgram(fd, m->msg_iov, m->msg_iovlen, flags, m->msg_name,
-				   m->msg_namelen)) == -2)
+	if (!m || (n = route_dgram(fd, m->msg_iov, m->msg_iovlen, flags,
+				   m->msg_namelen ? m->msg_name : NULL, m->msg_namelen)) == -2)
 		return real.sendmsg(fd, m, flags);
 	return n;
 }

@@ -51,7 +51,8 @@ void ts_stack_stop(struct ts_stack *st);
  * stack sees the application close its end). The stack owns fd from the call on, also
  * when it fails, and ends it with the boundary's release (sys.h). */
 struct ts_bridge_req {
-	int proto;                       /* IPPROTO_TCP or IPPROTO_UDP */
+	int proto;                       /* IPPROTO_TCP, IPPROTO_UDP, or IPPROTO_ICMP /
+					  * IPPROTO_ICMPV6 for an ICMP socket (below) */
 	struct sockaddr_storage remote;  /* AF_INET or AF_INET6 (not v4-mapped) */
 	struct sockaddr_storage local;   /* family 0: any address; port 0: ephemeral */
 	int fd;
@@ -60,6 +61,7 @@ struct ts_bridge_req {
 	bool nodelay;
 	bool keepalive;
 	int keepidle, keepintvl, keepcnt; /* seconds / count; 0 = lwIP's default */
+	bool icmp_raw;                   /* ICMP: a raw socket (else a ping socket) */
 };
 
 struct ts_bridge_result {
@@ -132,6 +134,30 @@ struct ts_udp_frame {
  * -EAFNOSUPPORT when there is none for that family. */
 int ts_stack_udp_relay(struct ts_stack *st, int family, struct sockaddr_storage *addr,
 		       uint8_t token[8]);
+
+/* ICMP sockets, raw (SOCK_RAW: what ping uses as root) and ping sockets (SOCK_DGRAM),
+ * IPv4 and IPv6: a bridge with proto IPPROTO_ICMP or IPPROTO_ICMPV6 whose fd is the
+ * stack's end of a SOCK_SEQPACKET pair; remote gives the family (and must route into
+ * the tunnel), local's port a ping socket's identifier (0: the stack picks one). Each
+ * message either way is this header followed by an ICMP message: to the stack, one to
+ * send to addr with the TTL or hop limit ttl; from it, one that arrived from addr with
+ * ttl, the whole IPv4 packet on a raw IPv4 socket as the kernel gives it. As the
+ * kernel does, a raw socket gets every ICMP message of its family, a ping socket the
+ * echo replies that carry its identifier (and the stack writes that identifier and
+ * the checksum into its echo requests). TS_ICMP_FRAME_ERROR carries an ICMP error
+ * about something the socket sent, for its error queue (IP_RECVERR). */
+#define TS_ICMP_FRAME_DATA 1
+#define TS_ICMP_FRAME_ERROR 2
+struct ts_icmp_frame {
+	uint8_t type;
+	uint8_t family;      /* AF_INET or AF_INET6 */
+	uint8_t ttl;         /* to the stack: 0 means 64 */
+	uint8_t pad;
+	uint8_t addr[16];
+	/* TS_ICMP_FRAME_ERROR: struct sock_extended_err's fields; addr is the offender */
+	uint32_t ee_errno, ee_info;
+	uint8_t ee_origin, ee_type, ee_code, pad2;
+} __attribute__((packed));
 
 /* Inbound TCP. The application's listener stays a kernel socket, so one descriptor
  * serves host and tunnel clients alike. Each tunnel connection to port (on any of the

@@ -41,7 +41,8 @@
 #define LWIP_AUTOIP 0
 #define LWIP_IGMP 0
 #define LWIP_DNS 0
-#define LWIP_RAW 0
+/* Raw pcbs carry the applications' ICMP sockets (bridge_icmp.c). */
+#define LWIP_RAW 1
 /* Reassemble fragments the peer's side may produce; we never fragment ourselves
  * (the MSS fits the tunnel MTU). */
 #define IP_REASSEMBLY 1

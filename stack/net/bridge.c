@@ -70,6 +70,11 @@ static void local_address(struct ts_bridge *b, struct sockaddr_storage *out)
 		else if (ip_addr_isany(&ip))
 			ip = *netif_ip_addr6(&b->st->netif, 0);
 		ts_sockaddr_from_ip(&ip, b->udp->local_port, out);
+	} else if (b->icmp && b->icmp_family == AF_INET) {
+		ip_addr_copy_from_ip4(ip, *netif_ip4_addr(&b->st->netif));
+		ts_sockaddr_from_ip(&ip, b->icmp_id, out);
+	} else if (b->icmp) {
+		ts_sockaddr_from_ip(netif_ip_addr6(&b->st->netif, 0), b->icmp_id, out);
 	}
 }
 
@@ -231,6 +236,8 @@ void ts_bridge_start(struct ts_stack *st, struct ts_cmd *cmd)
 		rc = ts_bridge_tcp_open(st, b);
 	else if (cmd->req.proto == IPPROTO_UDP)
 		rc = ts_bridge_udp_open(st, b);
+	else if (cmd->req.proto == IPPROTO_ICMP || cmd->req.proto == IPPROTO_ICMPV6)
+		rc = ts_bridge_icmp_open(st, b);
 	else
 		rc = -EPROTONOSUPPORT;
 	if (rc < 0) {

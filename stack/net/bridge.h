@@ -31,12 +31,20 @@ struct ts_bridge {
 	u32_t orphan_lastack;
 	/* UDP */
 	struct udp_pcb *udp;
+	/* ICMP sockets (bridge_icmp.c) */
+	bool icmp;
+	int icmp_family;           /* AF_INET or AF_INET6 */
+	u16_t icmp_id;             /* a ping socket's identifier (host order) */
 };
 
 /* bridge_tcp.c */
 void ts_bridge_tcp_adopt(struct ts_bridge *b, struct tcp_pcb *pcb);
 /* Resets b's connection and ends the bridge (error: why, for its callbacks). */
 void ts_bridge_tcp_abort(struct ts_bridge *b, int error);
+
+/* bridge_icmp.c: ICMP sockets, fed by one raw pcb per family; ICMP errors fail the
+ * TCP connects they concern */
+int ts_bridge_icmp_open(struct ts_stack *st, struct ts_bridge *b);
 
 /* bridge.c */
 void ts_bridge_report(struct ts_bridge *b, int error);

@@ -107,7 +107,7 @@ static int stack_init(struct ts_stack *st, const struct wg_config *cfg,
 	free(eps);
 	if (!st->dev)
 		return snprintf(err, errlen, "cannot create the WireGuard device"), -1;
-	if (ts_netif_setup(st, cfg) < 0)
+	if (ts_netif_setup(st, cfg) < 0 || ts_icmp_setup(st) < 0)
 		return snprintf(err, errlen, "cannot set up the tunnel interface"), -1;
 	return 0;
 }

@@ -73,6 +73,7 @@ struct ts_listener;
 struct ts_server;
 struct ts_client;
 struct ts_doorbell;
+struct raw_pcb;
 
 struct ts_udp_relay {
 	struct ts_pollable poll;   /* first */
@@ -105,6 +106,7 @@ struct ts_stack {
 	int *ep_resolving;          /* a resolver thread is out for this peer */
 	size_t n_peers;
 	struct ts_udp_relay relay4, relay6;
+	struct raw_pcb *icmp4, *icmp6; /* every ICMP packet, for the ICMP sockets (bridge_icmp.c) */
 	struct ts_listener *listeners;
 	struct ts_doorbell *doorbells; /* inbound connections waiting for a claim */
 	struct ts_pollable *graves;    /* buried: freed after this round of events */
@@ -188,6 +190,8 @@ void ts_netif_drain(struct ts_stack *st);
 void ts_bridge_start(struct ts_stack *st, struct ts_cmd *cmd);
 int ts_bridge_tcp_open(struct ts_stack *st, struct ts_bridge *b);
 int ts_bridge_udp_open(struct ts_stack *st, struct ts_bridge *b);
+/* bridge_icmp.c: the raw pcbs that see every ICMP packet, made once the netif is up */
+int ts_icmp_setup(struct ts_stack *st);
 void ts_bridge_peer_failed(struct ts_stack *st, int peer);
 void ts_bridge_close_all(struct ts_stack *st);
 void ts_bridge_abort_id(struct ts_stack *st, uint64_t id);

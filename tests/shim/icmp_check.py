@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""ICMP sockets as a program that opens them itself sees them (tests/shim/130-icmp.bats).
+
+  icmp_check.py ping ADDR [ADDR6]   ping sockets (SOCK_DGRAM, IPPROTO_ICMP/ICMPV6): three
+                                    echo requests each; the replies carry the socket's
+                                    identifier (its port, not the one sent), the sequence
+                                    numbers and data sent, and IP_TTL / IPV6_HOPLIMIT as
+                                    ancillary data; recvfrom names the address pinged
+  icmp_check.py raw ADDR            a raw socket of another protocol (UDP, then TCP)
+                                    sending to ADDR: prints "raw-udp ERRNO-NAME", ...
+
+Exits 0 when every check held, 1 with the reason otherwise.
+"""
+import errno
+import os
+import select
+import socket
+import struct
+import sys
+
+# Linux's numbers (not every Python names them).
+IP_TTL, IP_RECVTTL = 2, 12
+IPV6_RECVHOPLIMIT, IPV6_HOPLIMIT = 51, 52
+
+
+def fail(why):
+    print(why)
+    sys.exit(1)
+
+
+def checksum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xFFFF)
+    s += s >> 16
+    return ~s & 0xFFFF
+
+
+def echo(family, ident, seq, data):
+    t = 8 if family == socket.AF_INET else 128
+    hdr = struct.pack("!BBHHH", t, 0, 0, ident, seq)
+    return hdr[:2] + struct.pack("!H", checksum(hdr + data)) + hdr[4:] + data
+
+
+def ping_family(family, addr):
+    proto = socket.IPPROTO_ICMP if family == socket.AF_INET else socket.IPPROTO_ICMPV6
+    s = socket.socket(family, socket.SOCK_DGRAM, proto)
+    if family == socket.AF_INET:
+        s.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
+        want_cmsg = (socket.IPPROTO_IP, IP_TTL)
+        reply_type = 0
+    else:
+        s.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
+        want_cmsg = (socket.IPPROTO_IPV6, IPV6_HOPLIMIT)
+        reply_type = 129
+    sent_id = 0x4242
+    for seq in (1, 2, 3):
+        data = b"icmp-check %d %s" % (seq, os.urandom(8).hex().encode())
+        s.sendto(echo(family, sent_id, seq, data), (addr, 0))
+        port = s.getsockname()[1]
+        while True:
+            r, _, _ = select.select([s], [], [], 3)
+            if not r:
+                fail("%s seq %d: no reply within 3 s" % (addr, seq))
+            msg, anc, _, src = s.recvmsg(2048, socket.CMSG_SPACE(4) * 4)
+            if msg[0] == reply_type and struct.unpack("!H", msg[6:8])[0] == seq:
+                break
+        typ, code, _, ident, rseq = struct.unpack("!BBHHH", msg[:8])
+        if ident != port:
+            fail("%s: reply identifier %d, the socket's port is %d" % (addr, ident, port))
+        if ident == sent_id and port != sent_id:
+            fail("%s: the identifier was not rewritten" % addr)
+        if msg[8:] != data:
+            fail("%s seq %d: the data came back changed" % (addr, seq))
+        if socket.inet_pton(family, src[0]) != socket.inet_pton(family, addr):
+            fail("%s: recvfrom named %s" % (addr, src[0]))
+        ttls = [struct.unpack("i", d[:4])[0] for lv, ty, d in anc if (lv, ty) == want_cmsg]
+        if not ttls or not 0 < ttls[0] <= 255:
+            fail("%s: no TTL/hop limit in the ancillary data: %r" % (addr, anc))
+        print("%s reply id=%d seq=%d ttl=%d" % (addr, ident, rseq, ttls[0]))
+    s.close()
+
+
+def raw_other(addr):
+    for name, proto in (("raw-udp", socket.IPPROTO_UDP), ("raw-tcp", socket.IPPROTO_TCP)):
+        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, proto)
+        try:
+            s.sendto(b"\0" * 8 + b"icmp-marker", (addr, 0))
+            print(name, "sent")
+        except OSError as e:
+            print(name, errno.errorcode.get(e.errno, e.errno))
+        s.close()
+
+
+def main():
+    if len(sys.argv) >= 3 and sys.argv[1] == "ping":
+        for a in sys.argv[2:]:
+            ping_family(socket.AF_INET6 if ":" in a else socket.AF_INET, a)
+    elif len(sys.argv) == 3 and sys.argv[1] == "raw":
+        raw_other(sys.argv[2])
+    else:
+        fail(__doc__)
+
+
+main()
