@@ -22,7 +22,7 @@ FULL_WEB=web.$TOPO_DNS_DOMAIN
 setup_file() {
 	shim_setup_file sh_leak sh_capture sh_keyscan || return
 	[ -z "${TOPO_DIR:-}" ] && return 0
-	host_network_up || return
+	shim_host_network_up || return
 	shim_echo_up || return
 	topo_dns_up || return
 	# The host's resolver: a server that only the tunnel reaches, then the decoy.
@@ -32,29 +32,6 @@ setup_file() {
 	sed 's|^AllowedIPs.*|AllowedIPs = 0.0.0.0/0, ::/0|' "$TOPO_CONF" >"$TOPO_DIR/full.conf"
 	sed "/^PublicKey/a PresharedKey = $(topo_genkey psk-unused)" "$TOPO_CONF" >"$TOPO_DIR/psk.conf"
 	chmod 600 "$TOPO_DIR"/*.conf
-}
-
-# The "host network" of the diagram: a veth pair inside the client namespace, the
-# default routes through one end to a gateway that is the other end (a permanent
-# neighbour entry: no ARP). Both ends are quiet (no IPv6 link-local address, no
-# multicast), so that anything seen on them is a leak.
-# shellcheck disable=SC2153 # TOPO_ID is topo_up's
-host_network_up() {
-	local dev=tsx$TOPO_ID peer=tsy$TOPO_ID mac d
-	ip -n "$TOPO_CLIENT_NS" link add "$dev" type veth peer name "$peer" || return
-	for d in "$dev" "$peer"; do
-		ip -n "$TOPO_CLIENT_NS" link set "$d" multicast off addrgenmode none || return
-	done
-	mac=$(ip -n "$TOPO_CLIENT_NS" -br link show "$peer" | awk '{ print $3 }')
-	ip -n "$TOPO_CLIENT_NS" addr add 192.0.2.2/24 dev "$dev" || return
-	ip -n "$TOPO_CLIENT_NS" addr add 2001:db8:99::2/64 dev "$dev" nodad || return
-	ip -n "$TOPO_CLIENT_NS" link set "$peer" up || return
-	ip -n "$TOPO_CLIENT_NS" link set "$dev" up || return
-	ip -n "$TOPO_CLIENT_NS" neigh add 192.0.2.1 lladdr "$mac" dev "$dev" nud permanent || return
-	ip -n "$TOPO_CLIENT_NS" neigh add 2001:db8:99::1 lladdr "$mac" dev "$dev" nud permanent ||
-		return
-	ip -n "$TOPO_CLIENT_NS" route add default via 192.0.2.1 dev "$dev" || return
-	ip -n "$TOPO_CLIENT_NS" -6 route add default via 2001:db8:99::1 dev "$dev"
 }
 
 teardown_file() {
@@ -70,31 +47,6 @@ teardown() {
 	shim_teardown
 }
 
-# capture_start: sh_capture in the client namespace, until capture_stop.
-capture_start() {
-	topo_spawn capture "$TOPO_CLIENT_NS" "$(shim_tool sh_capture)" "$TOPO_PORT" "$MARKER" \
-		"$TOPO_DNS_DECOY:53" || return
-	topo_wait_until 5 grep -qx ready "$TOPO_DIR/capture.log" ||
-		topo_fail "sh_capture did not start: $(cat "$TOPO_DIR/capture.log")"
-}
-
-# capture_stop: ends it once the last packets are in; CAPTURED is what it saw.
-capture_stop() {
-	sleep 0.3
-	topo_stop capture
-	CAPTURED=$(grep -v '^ready$' "$TOPO_DIR/capture.log" || true)
-}
-
-# expect_no_leak: nothing went to the host network or the decoy, and everything to or
-# from the WireGuard endpoint was a well-formed WireGuard message.
-expect_no_leak() {
-	local bad
-	bad=$(grep -E '^(leak|bad-wg) ' <<<"$CAPTURED") || return 0
-	echo "packets that are not encrypted WireGuard datagrams to the endpoint:" >&2
-	echo "$bad" | head -n 20 >&2
-	return 1
-}
-
 # expect_each MODES... OUTCOME: every mode printed "MODE OUTCOME".
 expect_each() {
 	local want=${*: -1} m
@@ -108,7 +60,7 @@ LEAK_MODES=(connect24 sendto24 connect24-udp mapped-tcp mapped-udp fastopen tfo-
 	scm-sendto scm-connect-tcp)
 
 @test "reference: without the shim the roundabout paths reach the host network" {
-	capture_start
+	capture_start "$TOPO_DNS_DECOY:53"
 	run plain_run "$(shim_tool sh_leak)" sendto24 "$TOPO_SERVER_V4" "$ECHO_PORT"
 	capture_stop
 	expect_eq "sh_leak sendto24 unwrapped" "sendto24 timeout" "$output"
@@ -118,7 +70,7 @@ LEAK_MODES=(connect24 sendto24 connect24-udp mapped-tcp mapped-udp fastopen tfo-
 @test "every roundabout path to a tunnel address goes through the tunnel; only WireGuard leaves" {
 	local rx0
 	rx0=$(wg_rx_bytes)
-	capture_start
+	capture_start "$TOPO_DNS_DECOY:53"
 	TUNSHIM_LOG=info run shim_run "$(shim_tool sh_leak)" all "$TOPO_SERVER_V4" "$ECHO_PORT"
 	capture_stop
 	expect_status "sh_leak all" 0
@@ -129,7 +81,7 @@ LEAK_MODES=(connect24 sendto24 connect24-udp mapped-tcp mapped-udp fastopen tfo-
 }
 
 @test "an unusable config refuses every roundabout path; nothing leaves at all" {
-	capture_start
+	capture_start "$TOPO_DNS_DECOY:53"
 	SHIM_CONF=$TOPO_DIR/broken.conf run shim_run "$(shim_tool sh_leak)" all "$TOPO_SERVER_V4" \
 		"$ECHO_PORT"
 	capture_stop
@@ -142,7 +94,7 @@ LEAK_MODES=(connect24 sendto24 connect24-udp mapped-tcp mapped-udp fastopen tfo-
 @test "a full tunnel without DNS = asks resolv.conf's nameserver through the tunnel, never the host" {
 	local decoy0
 	decoy0=$(topo_dns_queries "$TOPO_DNS_DECOY_LOG")
-	capture_start
+	capture_start "$TOPO_DNS_DECOY:53"
 	SHIM_CONF=$TOPO_DIR/full.conf run shim_run "$(shim_tool sh_leak)" resolve "$FULL_WEB"
 	expect_has "getaddrinfo through the tunnel" "$TOPO_SERVER_V4" "$output"
 	expect_has "getaddrinfo through the tunnel" "$TOPO_SERVER_V6" "$output"

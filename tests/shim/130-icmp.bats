@@ -17,7 +17,7 @@ setup_file() {
 	shim_setup_file sh_capture || return
 	[ -z "${TOPO_DIR:-}" ] && return 0
 	command -v ping >/dev/null || topo_cannot_run "no ping (iputils-ping): tests/deps.sh test"
-	icmp_host_network_up
+	shim_host_network_up
 }
 
 teardown_file() {
@@ -32,49 +32,6 @@ setup() {
 teardown() {
 	topo_stop capture
 	shim_teardown
-}
-
-# A veth pair with the default routes (the host network a leak would take), quiet: no
-# link-local address, no multicast, a permanent neighbour for the gateway.
-# shellcheck disable=SC2153 # TOPO_ID is topo_up's
-icmp_host_network_up() {
-	local dev=tsx$TOPO_ID peer=tsy$TOPO_ID mac d
-	ip -n "$TOPO_CLIENT_NS" link add "$dev" type veth peer name "$peer" || return
-	for d in "$dev" "$peer"; do
-		ip -n "$TOPO_CLIENT_NS" link set "$d" multicast off addrgenmode none || return
-	done
-	mac=$(ip -n "$TOPO_CLIENT_NS" -br link show "$peer" | awk '{ print $3 }')
-	ip -n "$TOPO_CLIENT_NS" addr add 192.0.2.2/24 dev "$dev" || return
-	ip -n "$TOPO_CLIENT_NS" addr add 2001:db8:99::2/64 dev "$dev" nodad || return
-	ip -n "$TOPO_CLIENT_NS" link set "$peer" up || return
-	ip -n "$TOPO_CLIENT_NS" link set "$dev" up || return
-	ip -n "$TOPO_CLIENT_NS" neigh add 192.0.2.1 lladdr "$mac" dev "$dev" nud permanent || return
-	ip -n "$TOPO_CLIENT_NS" neigh add 2001:db8:99::1 lladdr "$mac" dev "$dev" nud permanent ||
-		return
-	ip -n "$TOPO_CLIENT_NS" route add default via 192.0.2.1 dev "$dev" || return
-	ip -n "$TOPO_CLIENT_NS" -6 route add default via 2001:db8:99::1 dev "$dev"
-}
-
-capture_start() {
-	topo_spawn capture "$TOPO_CLIENT_NS" "$(shim_tool sh_capture)" "$TOPO_PORT" "$MARKER" ||
-		return
-	topo_wait_until 5 grep -qx ready "$TOPO_DIR/capture.log" ||
-		topo_fail "sh_capture did not start: $(cat "$TOPO_DIR/capture.log")"
-}
-
-capture_stop() {
-	sleep 0.3
-	topo_stop capture
-	CAPTURED=$(grep -v '^ready$' "$TOPO_DIR/capture.log" || true)
-}
-
-# Only encrypted WireGuard datagrams (and loopback between the test's own programs).
-expect_no_leak() {
-	local bad
-	bad=$(grep -E '^(leak|bad-wg) ' <<<"$CAPTURED") || return 0
-	echo "packets that are not encrypted WireGuard datagrams to the endpoint:" >&2
-	echo "$bad" | head -n 20 >&2
-	return 1
 }
 
 @test "reference: without the library, ping to a tunnel address leaves on the host network" {

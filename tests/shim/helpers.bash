@@ -275,3 +275,52 @@ ms_since() {
 mb_per_s() {
 	awk -v b="$1" -v t0="$2" -v t1="$3" 'BEGIN { printf "%.1f", b / (t1 - t0) / 1e6 }'
 }
+
+# shim_host_network_up: the "host network" a leak would take (110 and 130): a veth
+# pair inside the client namespace, the default routes through one end to a gateway
+# that is the other end (a permanent neighbour entry: no ARP). Both ends are quiet (no IPv6 link-local address, no
+# multicast), so that anything seen on them is a leak.
+# shellcheck disable=SC2153 # TOPO_ID is topo_up's
+shim_host_network_up() {
+	local dev=tsx$TOPO_ID peer=tsy$TOPO_ID mac d
+	ip -n "$TOPO_CLIENT_NS" link add "$dev" type veth peer name "$peer" || return
+	for d in "$dev" "$peer"; do
+		ip -n "$TOPO_CLIENT_NS" link set "$d" multicast off addrgenmode none || return
+	done
+	mac=$(ip -n "$TOPO_CLIENT_NS" -br link show "$peer" | awk '{ print $3 }')
+	ip -n "$TOPO_CLIENT_NS" addr add 192.0.2.2/24 dev "$dev" || return
+	ip -n "$TOPO_CLIENT_NS" addr add 2001:db8:99::2/64 dev "$dev" nodad || return
+	ip -n "$TOPO_CLIENT_NS" link set "$peer" up || return
+	ip -n "$TOPO_CLIENT_NS" link set "$dev" up || return
+	ip -n "$TOPO_CLIENT_NS" neigh add 192.0.2.1 lladdr "$mac" dev "$dev" nud permanent || return
+	ip -n "$TOPO_CLIENT_NS" neigh add 2001:db8:99::1 lladdr "$mac" dev "$dev" nud permanent ||
+		return
+	ip -n "$TOPO_CLIENT_NS" route add default via 192.0.2.1 dev "$dev" || return
+	ip -n "$TOPO_CLIENT_NS" -6 route add default via 2001:db8:99::1 dev "$dev"
+}
+
+# capture_start [EXTRA-WATCHED...]: sh_capture on every interface of the client
+# namespace, watching for MARKER, until capture_stop.
+capture_start() {
+	topo_spawn capture "$TOPO_CLIENT_NS" "$(shim_tool sh_capture)" "$TOPO_PORT" "$MARKER" \
+		"$@" || return
+	topo_wait_until 5 grep -qx ready "$TOPO_DIR/capture.log" ||
+		topo_fail "sh_capture did not start: $(cat "$TOPO_DIR/capture.log")"
+}
+
+# capture_stop: ends it once the last packets are in; CAPTURED is what it saw.
+capture_stop() {
+	sleep 0.3
+	topo_stop capture
+	CAPTURED=$(grep -v '^ready$' "$TOPO_DIR/capture.log" || true)
+}
+
+# expect_no_leak: nothing went to the host network or the decoy, and everything to or
+# from the WireGuard endpoint was a well-formed WireGuard message.
+expect_no_leak() {
+	local bad
+	bad=$(grep -E '^(leak|bad-wg) ' <<<"$CAPTURED") || return 0
+	echo "packets that are not encrypted WireGuard datagrams to the endpoint:" >&2
+	echo "$bad" | head -n 20 >&2
+	return 1
+}
