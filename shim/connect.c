@@ -155,6 +155,17 @@ static void settle(int fd, struct shim_conn *c)
 	} while (wait_known(c, &rel) == EINTR);
 }
 
+/* Waits (at most SETTLE_MAX_S) for the stack's outcome of a bridge it answers at
+ * once (an ICMP socket's): getsockname right after the first send must see the
+ * identifier the stack chose, also where the answer travels on a session channel. */
+void shim_wait_outcome(struct shim_conn *c)
+{
+	struct timespec rel = { .tv_sec = SETTLE_MAX_S };
+
+	while (wait_known(c, &rel) == EINTR)
+		;
+}
+
 void shim_touch(int fd, struct shim_conn *c)
 {
 	int v;

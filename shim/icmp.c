@@ -151,6 +151,7 @@ static struct shim_conn *icmp_open(int fd, const struct shim_fd *e,
 		shim_conn_put(c);
 		return errno = err, NULL;
 	}
+	shim_wait_outcome(c);
 	ts_dbg("fd %d: %s ICMP%s socket into the tunnel", fd, e->type == SOCK_RAW ? "raw" : "ping",
 	       e->domain == AF_INET6 ? "v6" : "");
 	return c;
@@ -191,9 +192,9 @@ static ssize_t frame_send(int fd, struct shim_conn *c, const struct iovec *iov, 
 	    (len < 8 || gather(iov, iovlen, head, 2) < 2 || head[1] != 0 ||
 	     head[0] != (c->domain == AF_INET ? ICMP_ECHO : ICMP6_ECHO_REQUEST)))
 		return errno = EINVAL, -1;
-	pthread_mutex_lock(&c->mu);
+	shim_conn_lock(c);
 	ttl = c->icmp.ttl;
-	pthread_mutex_unlock(&c->mu);
+	shim_conn_unlock(c);
 	h.family = (uint8_t)c->domain;
 	h.ttl = (uint8_t)(ttl > 0 && ttl < 256 ? ttl : 64);
 	memcpy(h.addr, dst->ss_family == AF_INET ?
@@ -359,9 +360,9 @@ ssize_t shim_icmp_recvmsg(int fd, struct shim_conn *c, struct msghdr *m, int fla
 	}
 	m->msg_flags = (in.msg_flags & MSG_CTRUNC) | (got < (size_t)n ? MSG_TRUNC : 0);
 	m->msg_controllen = in.msg_controllen;
-	pthread_mutex_lock(&c->mu);
+	shim_conn_lock(c);
 	o = c->icmp;
-	pthread_mutex_unlock(&c->mu);
+	shim_conn_unlock(c);
 	if (o.recvttl)
 		put_cmsg(m, cap, c->domain == AF_INET ? IPPROTO_IP : IPPROTO_IPV6,
 			 c->domain == AF_INET ? IP_TTL : IPV6_HOPLIMIT, h.ttl);
@@ -390,7 +391,7 @@ int shim_icmp_setsockopt(struct shim_conn *c, int fd, int level, int name, const
 
 	if (level == SOL_SOCKET)
 		return name == SO_SNDBUF ? 0 : real.setsockopt(fd, level, name, val, len);
-	pthread_mutex_lock(&c->mu);
+	shim_conn_lock(c);
 	if ((level == IPPROTO_IP && name == IP_TTL) ||
 	    (level == IPPROTO_IPV6 && name == IPV6_UNICAST_HOPS)) {
 		if (v < -1 || v > 255 || (v == 0 && level == IPPROTO_IP))
@@ -414,7 +415,7 @@ int shim_icmp_setsockopt(struct shim_conn *c, int fd, int level, int name, const
 			memcpy(c->icmp.filter6, val, len < sizeof(c->icmp.filter6) ? len :
 						     sizeof(c->icmp.filter6));
 	}
-	pthread_mutex_unlock(&c->mu);
+	shim_conn_unlock(c);
 	return rc ? (errno = rc, -1) : 0;
 }
 
@@ -432,9 +433,9 @@ int shim_icmp_getsockopt(struct shim_conn *c, int fd, int level, int name, void 
 {
 	struct shim_icmp_opts o;
 
-	pthread_mutex_lock(&c->mu);
+	shim_conn_lock(c);
 	o = c->icmp;
-	pthread_mutex_unlock(&c->mu);
+	shim_conn_unlock(c);
 	if (level == SOL_SOCKET) {
 		switch (name) {
 		case SO_DOMAIN:

@@ -371,6 +371,7 @@ void shim_fd_become_tunnel(struct shim_fd *e, struct shim_conn *c);
 extern const struct ts_bridge_ops shim_conn_ops;
 int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type);
 void shim_touch(int fd, struct shim_conn *c);
+void shim_wait_outcome(struct shim_conn *c);
 /* The tunnelled connection behind fd, with shim_touch's pending work done and a
  * reference for the caller (shim_conn_put); NULL if fd is not one (cheap then: one
  * lock-free test). */
