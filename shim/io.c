@@ -80,6 +80,15 @@ static ssize_t udp_empty(int fd, struct shim_conn *c, int flags)
 	return errno = err, -1;
 }
 
+int shim_udp_so_error(int fd, struct shim_conn *c)
+{
+	char b;
+
+	if (c->proto != IPPROTO_UDP || real.recv(fd, &b, 0, MSG_PEEK | MSG_DONTWAIT) != 0)
+		return 0;
+	return udp_empty(fd, c, MSG_PEEK) < 0 ? errno : 0;
+}
+
 /* What a receive on a tunnelled descriptor gave, as the application sees it: EOF may
  * be a reset, an empty message an ICMP error; the source is the tunnel peer (the
  * kernel said nothing: the stack's end has no name), so the caller's size counts.

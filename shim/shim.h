@@ -401,6 +401,8 @@ static inline bool shim_icmp_proto(int protocol)
 {
 	return protocol == IPPROTO_ICMP || protocol == IPPROTO_ICMPV6;
 }
+/* io.c: SO_ERROR of a connected UDP flow: an ICMP error pending on it, taken (0: none) */
+int shim_udp_so_error(int fd, struct shim_conn *c);
 /* socket.c: fd stands in for a ping socket the kernel refused (SFDF_PING_STANDIN). */
 bool shim_ping_standin(int fd);
 /* The ICMP socket behind fd (swapped in), with a reference; NULL if fd is none. */

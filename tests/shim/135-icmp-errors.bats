@@ -23,8 +23,9 @@ teardown() {
 	shim_teardown
 }
 
-@test "connected UDP to a closed port: a blocked recv gets ECONNREFUSED once, as on the kernel" {
-	local addr want="recv ECONNREFUSED, then poll quiet, recv timeout" t0 ms
+@test "connected UDP to a closed port: a blocked recv, or SO_ERROR, gets ECONNREFUSED once, as on the kernel" {
+	local addr t0 ms
+	local want=$'recv ECONNREFUSED, then poll quiet, recv timeout\npoll ready, SO_ERROR ECONNREFUSED, recv timeout'
 	run in_server "$TOPO_PYTHON" "$ICMP_CHECK" udp 127.0.0.1 "$CLOSED_PORT"
 	expect_eq "reference: the kernel's connected UDP socket" "$want" "$output"
 	for addr in "$TOPO_SERVER_V4" "$TOPO_SERVER_V6"; do

@@ -12,7 +12,9 @@
   icmp_check.py udp ADDR PORT       a connected UDP socket sends to a closed port and
                                     is already blocked in recv when the port
                                     unreachable comes back: prints what that recv
-                                    gave, then what poll and a second recv give
+                                    gave, then what poll and a second recv give;
+                                    then SO_ERROR on a second socket once it polls
+                                    ready
 
 Exits 0 when every check held, 1 with the reason otherwise.
 """
@@ -125,6 +127,17 @@ def udp_refused(addr, port):
     s.settimeout(0.3)
     second = outcome(lambda: s.recv(2048))
     print("recv %s, then poll %s, recv %s" % (first, polled, second))
+    # The same error read as SO_ERROR once the socket is ready: the recv after it waits.
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.connect((addr, port))
+    s.send(b"icmp-check udp")
+    p = select.poll()
+    p.register(s, select.POLLIN)
+    ready = "ready" if p.poll(3000) else "quiet"
+    err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    s.settimeout(0.3)
+    print("poll %s, SO_ERROR %s, recv %s" % (ready, errno.errorcode.get(err, str(err)),
+                                             outcome(lambda: s.recv(2048))))
 
 
 def main():
