@@ -175,7 +175,7 @@ $(OUT)/tunshim: shim/cli/wrapper.c shim/cli/ping.c shim/cli/ping.h | deps
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) -fPIE -o $@ $(filter %.c,$^) -Wl,-Bstatic -lsodium \
-		-Wl,-Bdynamic -lm $(SAN_LDFLAGS)
+		-Wl,-Bdynamic $(SAN_LDFLAGS)
 
 # Unit tests see the stack's internals; test_dns links the DNS layer alone (and libresolv).
 UNIT_CF := $(BASE_CFLAGS) $(PUB_INC) -Istack/wg -Itests/unit

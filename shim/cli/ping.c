@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -211,6 +210,18 @@ static long linger_ms(const struct ping *p)
 	return p->received ? 2 * (long)p->tmax + 1 : MAXWAIT_MS;
 }
 
+/* Newton's square root: the wrapper links nothing but libc (not libm). */
+static double root(double v)
+{
+	double r = v > 1 ? v : 1;
+
+	if (v <= 0)
+		return 0;
+	for (int i = 0; i < 64; i++)
+		r = (r + v / r) / 2;
+	return r;
+}
+
 static void summary(const struct ping *p, int64_t end_us)
 {
 	double avg = p->received ? p->tsum / (double)p->received : 0, var;
@@ -223,7 +234,7 @@ static void summary(const struct ping *p, int64_t end_us)
 		return;
 	var = p->tsum2 / (double)p->received - avg * avg;
 	printf("rtt min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms\n", p->tmin, avg, p->tmax,
-	       var > 0 ? sqrt(var) : 0.0);
+	       root(var));
 }
 
 static int run(struct ping *p)
