@@ -171,10 +171,11 @@ $(OUT)/libtunshim.so: $(SHIM_OBJS) $(STACK_LIB) $(EXPORTS_MAP)
 		$(SHIM_OBJS) -Wl,--whole-archive $(STACK_LIB) -Wl,--no-whole-archive $(SO_LIBS) \
 		$(SAN_LDFLAGS)
 
-$(OUT)/tunshim: shim/cli/wrapper.c | deps
+$(OUT)/tunshim: shim/cli/wrapper.c shim/cli/ping.c shim/cli/ping.h | deps
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) -fPIE -o $@ $< -Wl,-Bstatic -lsodium -Wl,-Bdynamic $(SAN_LDFLAGS)
+	$(Q)$(CC) $(BASE_CFLAGS) -fPIE -o $@ $(filter %.c,$^) -Wl,-Bstatic -lsodium \
+		-Wl,-Bdynamic $(SAN_LDFLAGS)
 
 # Unit tests see the stack's internals; test_dns links the DNS layer alone (and libresolv).
 UNIT_CF := $(BASE_CFLAGS) $(PUB_INC) -Istack/wg -Itests/unit

@@ -5,6 +5,7 @@
  * datagrams from the stack's relay, whose frame is stripped here and whose tunnel
  * source is reported. _FORTIFY_SOURCE builds call the __*_chk variants. */
 #include <errno.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -55,15 +56,52 @@ bool shim_send_refused(int fd, size_t len)
 	return refused;
 }
 
+/* A zero-length message on a connected UDP flow's pair while the stack's end is still
+ * open: an empty datagram, or the stack's wake-up for an ICMP error (port unreachable
+ * ...) that the kernel would report on this receive; the stack says which
+ * (ts_bridge_udp_error). The pair's EOF (the stack is gone) stays 0. */
+static ssize_t udp_empty(int fd, struct shim_conn *c, int flags)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+	struct ts_stack *st;
+	uint64_t id;
+	int err;
+
+	if (poll(&p, 1, 0) < 0 || (p.revents & (POLLRDHUP | POLLHUP)))
+		return 0;
+	shim_conn_lock(c);
+	id = c->id;
+	shim_conn_unlock(c);
+	if (!id || !(st = shim_tunnel()) || (err = ts_bridge_udp_error(st, id)) <= 0)
+		return 0;
+	/* A peek left the wake-up queued: it is no datagram, so it goes too. */
+	if (flags & MSG_PEEK)
+		real.recv(fd, NULL, 0, MSG_DONTWAIT);
+	return errno = err, -1;
+}
+
+int shim_udp_so_error(int fd, struct shim_conn *c)
+{
+	char b;
+
+	if (c->proto != IPPROTO_UDP || real.recv(fd, &b, 0, MSG_PEEK | MSG_DONTWAIT) != 0)
+		return 0;
+	return udp_empty(fd, c, MSG_PEEK) < 0 ? errno : 0;
+}
+
 /* What a receive on a tunnelled descriptor gave, as the application sees it: EOF may
- * be a reset; the source is the tunnel peer (the kernel said nothing: the stack's end
- * has no name), so the caller's size counts. Drops the caller's reference to c. */
-static ssize_t tunnel_received(int fd, struct shim_conn *c, ssize_t n, size_t len,
+ * be a reset, an empty message an ICMP error; the source is the tunnel peer (the
+ * kernel said nothing: the stack's end has no name), so the caller's size counts.
+ * Drops the caller's reference to c. */
+static ssize_t tunnel_received(int fd, struct shim_conn *c, ssize_t n, size_t len, int flags,
 			       struct sockaddr *addr, socklen_t *alen, socklen_t cap)
 {
-	if (n == 0 && len > 0) {
+	if (n == 0 && c->proto == IPPROTO_UDP) {
+		n = udp_empty(fd, c, flags);
+	} else if (n == 0 && len > 0) {
 		n = eof_or_reset(c);
-	} else if (n >= 0 && addr && alen) {
+	}
+	if (n >= 0 && addr && alen) {
 		*alen = cap;
 		getpeername(fd, addr, alen);
 	}
@@ -183,7 +221,8 @@ SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 	/* Here 0 is always the end (the buffers' size is not looked at), and a name is
 	 * written only where there is room for one. */
 	if (c)
-		return tunnel_received(fd, c, n, 1, cap ? m->msg_name : NULL, &m->msg_namelen, cap);
+		return tunnel_received(fd, c, n, 1, flags, cap ? m->msg_name : NULL,
+				       &m->msg_namelen, cap);
 	if (n >= 0 && m->msg_name) /* dns_redirect.c */
 		shim_dns_unredirect(fd, m->msg_name, cap, &m->msg_namelen);
 	return n;
@@ -234,7 +273,7 @@ SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct so
 	}
 	n = real.recvfrom(fd, buf, len, flags, addr, alen);
 	if (c)
-		return tunnel_received(fd, c, n, len, addr, alen, cap);
+		return tunnel_received(fd, c, n, len, flags, addr, alen, cap);
 	if (n >= 0 && addr && alen)
 		shim_dns_unredirect(fd, addr, cap, alen); /* dns_redirect.c */
 	return n;
@@ -261,7 +300,7 @@ SHIM_EXPORT ssize_t read(int fd, void *buf, size_t len)
 		return n;
 	}
 	n = real.read(fd, buf, len);
-	return c ? tunnel_received(fd, c, n, len, NULL, NULL, 0) : n;
+	return c ? tunnel_received(fd, c, n, len, 0, NULL, NULL, 0) : n;
 }
 
 static bool icmp_tunnel(int fd)

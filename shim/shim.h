@@ -240,6 +240,9 @@ enum { CONN_CONNECTING = 1, CONN_CONNECTED, CONN_FAILED, CONN_CLOSED };
 enum {
 	SFDF_UDP_TUNNEL = 1 << 0, /* SFD_INET UDP that talks to the tunnel through the relay */
 	SFDF_DNS_SHOWN = 1 << 1,  /* dns_shown holds what a redirected program addressed */
+	SFDF_PING_STANDIN = 1 << 3, /* a ping socket the kernel refused (ping_group_range):
+				   * a UDP socket standing in until it swaps into the
+				   * tunnel; nothing reaches the host through it */
 	SFDF_OWNED = 1 << 2,      /* made by socket() in this process (not inherited through
 				   * fork or exec, nor received): its close may end its flow */
 };
@@ -398,6 +401,10 @@ static inline bool shim_icmp_proto(int protocol)
 {
 	return protocol == IPPROTO_ICMP || protocol == IPPROTO_ICMPV6;
 }
+/* io.c: SO_ERROR of a connected UDP flow: an ICMP error pending on it, taken (0: none) */
+int shim_udp_so_error(int fd, struct shim_conn *c);
+/* socket.c: fd stands in for a ping socket the kernel refused (SFDF_PING_STANDIN). */
+bool shim_ping_standin(int fd);
 /* The ICMP socket behind fd (swapped in), with a reference; NULL if fd is none. */
 struct shim_conn *shim_icmp_conn(int fd);
 /* The first tunnel-bound send (or connect, dst kept as the default destination) on

@@ -47,12 +47,42 @@ static bool carried(int domain, int type, int protocol)
 	return type == SOCK_DGRAM && (!protocol || protocol == IPPROTO_UDP);
 }
 
+/* A ping socket (SOCK_DGRAM, ICMP) that the kernel refused this user: where
+ * net.ipv4.ping_group_range leaves the user out (a new network namespace's "1 0"),
+ * ping sockets to tunnel addresses are still served, since the stack sends them and
+ * the host network is never involved. A UDP socket of the same family stands in for it
+ * until its first tunnel-bound send swaps it into the tunnel (icmp.c); it holds the
+ * options set before that, and anything not bound for the tunnel is refused with the
+ * kernel's EACCES (route_dgram, connect). */
+static int ping_standin(int domain, int type, int protocol)
+{
+	int fd = real.socket(domain, (type & (SOCK_NONBLOCK | SOCK_CLOEXEC)) | SOCK_DGRAM,
+			     IPPROTO_UDP);
+
+	if (fd < 0)
+		return errno = EACCES, -1;
+	shim_fd_lock();
+	note_inet(fd, domain, SOCK_DGRAM, protocol, SFDF_OWNED | SFDF_PING_STANDIN);
+	shim_fd_unlock();
+	ts_dbg("fd %d: a ping socket the kernel refused, served for tunnel addresses", fd);
+	return fd;
+}
+
+/* A stand-in ping socket must not reach anything but the tunnel. */
+bool shim_ping_standin(int fd)
+{
+	return shim_fd_kind(fd) == SFD_INET && (shim_fd_flags(fd) & SFDF_PING_STANDIN);
+}
+
 SHIM_EXPORT int socket(int domain, int type, int protocol)
 {
 	int fd, base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
 	bool mine = shim_enter();
 
 	fd = real.socket(domain, type, protocol);
+	if (fd < 0 && errno == EACCES && mine && shim_mode == SHIM_ON && base == SOCK_DGRAM &&
+	    shim_icmp_kind(domain, base, protocol))
+		return ping_standin(domain, type, protocol);
 	if (fd < 0 || !mine || !is_inet(domain) || !carried(domain, base, protocol))
 		return fd;
 	shim_fd_lock();
@@ -109,6 +139,8 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	case ROUTE_PASS:
 		if (shim_fd_kind(fd) == SFD_TUNNEL)
 			return errno = EISCONN, -1;
+		if (shim_ping_standin(fd))
+			return errno = EACCES, -1;
 		return real.connect(fd, addr, len);
 	case ROUTE_BLOCK:
 		ts_info("connect refused: the tunnel config is unusable, failing closed");

@@ -126,7 +126,7 @@ static struct conn_view view_of(struct shim_conn *c)
 	return (struct conn_view){ c, c->proto, c->domain ? c->domain : c->remote.ss_family };
 }
 
-static int take_so_error(struct shim_conn *c)
+static int take_so_error(int fd, struct shim_conn *c)
 {
 	int err;
 
@@ -136,7 +136,8 @@ static int take_so_error(struct shim_conn *c)
 	err = c->so_error;
 	c->so_error = 0;
 	shim_conn_unlock(c);
-	return err;
+	/* A connected UDP flow's ICMP error waits in the stack (io.c). */
+	return err ? err : shim_udp_so_error(fd, c);
 }
 
 /* TCP_NODELAY or SO_KEEPALIVE as set after the connect ([tab]). */
@@ -201,7 +202,7 @@ static int tunnel_getsockopt(int fd, const struct conn_view *v, int level, int n
 		case SO_PROTOCOL:
 			return put_int(val, len, v->proto);
 		case SO_ERROR:
-			return put_int(val, len, take_so_error(v->c));
+			return put_int(val, len, take_so_error(fd, v->c));
 		case SO_ACCEPTCONN:
 			return put_int(val, len, 0);
 		case SO_KEEPALIVE:

@@ -186,7 +186,7 @@ static ssize_t route_dgram(int fd, const struct iovec *iov, size_t iovlen, int f
 		return -2;
 	switch (shim_route(addr, alen, &dst)) {
 	case ROUTE_PASS:
-		return -2;
+		return shim_ping_standin(fd) ? (errno = EACCES, -1) : -2;
 	case ROUTE_BLOCK:
 		return errno = ENETUNREACH, -1;
 	case ROUTE_TUNNEL:

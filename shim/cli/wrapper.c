@@ -4,7 +4,7 @@
  * parses it and reports file:line: errors); the wrapper finds the library, builds the
  * environment, warns about programs that LD_PRELOAD cannot reach, and execs.
  * `tunshim genkey` and `tunshim pubkey` make keys in wg(8)'s format, so a config can be
- * written without wireguard-tools.
+ * written without wireguard-tools; `tunshim ping` pings through the tunnel (ping.c).
  *
  * Exit status as env(1) and timeout(1) have it: 125 for our own errors, 126 when the
  * program cannot be executed, 127 when it is not found, else the program's own. */
@@ -27,6 +27,7 @@
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include "ping.h"
 
 #ifndef TUNSHIM_VERSION
 #define TUNSHIM_VERSION "0.1.0"
@@ -62,7 +63,8 @@ enum elf_kind { ELF_NONE, ELF_DYNAMIC, ELF_STATIC, ELF_OTHER_CLASS, ELF_OTHER_AR
 
 static const char usage_line[] =
 	"usage: " NAME " -c CONFIG [-l LEVEL] [--log-file FILE] [--] PROGRAM [ARGS...]\n"
-	"       " NAME " genkey | pubkey\n";
+	"       " NAME " genkey | pubkey\n"
+	"       " NAME " ping [--config CONFIG] [-c COUNT] [-W TIMEOUT] [-4|-6] ADDRESS\n";
 
 static const char help_text[] =
 	"Run PROGRAM with " LIB_NAME " preloaded: its connections to addresses inside a\n"
@@ -72,7 +74,12 @@ static const char help_text[] =
 	"Keys, in the format of wg genkey and wg pubkey:\n"
 	"  " NAME " genkey         print a new private key (base64)\n"
 	"  " NAME " pubkey         read a private key on stdin, print its public key\n"
-	"(To run a program called genkey or pubkey, put -- before it.)\n"
+	"\n"
+	"  " NAME " ping [--config FILE] [-c COUNT] [-W TIMEOUT] [-4|-6] ADDRESS\n"
+	"                       ICMP echo through the tunnel, printed as ping prints it\n"
+	"                       (needs no privilege; the config from --config or\n"
+	"                       $TUNSHIM_CONFIG)\n"
+	"(To run a program called genkey, pubkey or ping, put -- before it.)\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE    the wg-quick config (default: $TUNSHIM_CONFIG)\n"
@@ -662,6 +669,49 @@ static int key_command(int argc, char **argv)
 	return gen ? genkey_main() : pubkey_main();
 }
 
+/* ---- ping ---- */
+
+#define PING_STAGE "TUNSHIM_PING_PRELOADED"
+
+/* --config FILE or --config=FILE among ping's arguments (before a --). */
+static const char *ping_config(int argc, char **argv)
+{
+	for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strncmp(argv[i], "--config=", 9) == 0)
+			return argv[i] + 9;
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			return argv[i + 1];
+	}
+	return NULL;
+}
+
+/* `tunshim ping ...`: runs this program again with the library preloaded and the
+ * config set, as any wrapped program; that copy (PING_STAGE set) pings. -1 when argv
+ * asks for something else. */
+static int ping_command(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	char lib[PATH_MAX], config[PATH_MAX];
+	const char *path;
+
+	if (argc < 2 || strcmp(argv[1], "ping") != 0)
+		return -1;
+	find_library(lib);
+	if (getenv(PING_STAGE))
+		return tunshim_ping_preloaded(argc - 1, argv + 1, lib);
+	path = ping_config(argc, argv);
+	if (!path || !*path)
+		path = getenv("TUNSHIM_CONFIG");
+	if (!path || !*path)
+		usage_error("ping: no config: give --config FILE or set TUNSHIM_CONFIG");
+	resolve_config(path, config);
+	setup_env(&o, lib, config);
+	if (setenv(PING_STAGE, "1", 1) != 0)
+		die("cannot set the environment: %s", strerror(errno));
+	execv("/proc/self/exe", argv);
+	die("cannot run /proc/self/exe again: %s", strerror(errno));
+}
+
 static int exec_program(char **argv)
 {
 	int err;
@@ -681,7 +731,7 @@ int main(int argc, char **argv)
 	char lib[PATH_MAX], config[PATH_MAX];
 	int rc = key_command(argc, argv);
 
-	if (rc >= 0)
+	if (rc >= 0 || (rc = ping_command(argc, argv)) >= 0)
 		return rc;
 	parse_args(argc, argv, &o);
 	check_opts(&o);

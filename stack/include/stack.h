@@ -93,6 +93,13 @@ int ts_bridge_open_wait(struct ts_stack *st, const struct ts_bridge_req *req,
 /* Resets the connection (SO_LINGER 0 on close). */
 int ts_bridge_abort(struct ts_stack *st, uint64_t id);
 
+/* A connected UDP flow (proto IPPROTO_UDP) that an ICMP error concerns (port
+ * unreachable, ...: the errors Linux reports on a connected UDP socket without
+ * IP_RECVERR) gets a zero-length message in its pair, which is no datagram then: the
+ * error is pending in the stack until taken by this call. Returns it (ECONNREFUSED,
+ * ...), or 0 when none is pending (the message was an empty datagram). */
+int ts_bridge_udp_error(struct ts_stack *st, uint64_t id);
+
 /* TCP_NODELAY and keepalive set after the connect (req's fields; the same meaning). */
 int ts_bridge_tcp_options(struct ts_stack *st, uint64_t id, const struct ts_bridge_req *opts);
 

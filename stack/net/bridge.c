@@ -281,7 +281,7 @@ void ts_bridge_close_all(struct ts_stack *st)
 	ts_bridge_reap(st);
 }
 
-static struct ts_bridge *find_bridge(struct ts_stack *st, uint64_t id)
+struct ts_bridge *ts_bridge_find(struct ts_stack *st, uint64_t id)
 {
 	for (struct ts_bridge *b = st->bridges; b; b = b->next)
 		if (b->id == id && !b->dead)
@@ -292,7 +292,7 @@ static struct ts_bridge *find_bridge(struct ts_stack *st, uint64_t id)
 bool ts_bridge_adopt_ops(struct ts_stack *st, uint64_t id, const struct ts_bridge_ops *ops,
 			 void *arg)
 {
-	struct ts_bridge *b = find_bridge(st, id);
+	struct ts_bridge *b = ts_bridge_find(st, id);
 
 	if (!b)
 		return false;
@@ -303,7 +303,7 @@ bool ts_bridge_adopt_ops(struct ts_stack *st, uint64_t id, const struct ts_bridg
 
 void ts_bridge_abort_id(struct ts_stack *st, uint64_t id)
 {
-	struct ts_bridge *b = find_bridge(st, id);
+	struct ts_bridge *b = ts_bridge_find(st, id);
 
 	if (b)
 		abort_bridge(b, ECONNRESET);
@@ -323,7 +323,7 @@ static int linux_state(enum tcp_state s)
 
 int ts_bridge_info_id(struct ts_stack *st, uint64_t id, struct ts_tcp_info *out)
 {
-	struct ts_bridge *b = find_bridge(st, id);
+	struct ts_bridge *b = ts_bridge_find(st, id);
 	struct tcp_pcb *pcb;
 
 	memset(out, 0, sizeof(*out));

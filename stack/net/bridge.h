@@ -31,6 +31,7 @@ struct ts_bridge {
 	u32_t orphan_lastack;
 	/* UDP */
 	struct udp_pcb *udp;
+	int udp_err;               /* an ICMP error not yet taken by the application */
 	/* ICMP sockets (bridge_icmp.c) */
 	bool icmp;
 	int icmp_family;           /* AF_INET or AF_INET6 */
@@ -41,6 +42,9 @@ struct ts_bridge {
 void ts_bridge_tcp_adopt(struct ts_bridge *b, struct tcp_pcb *pcb);
 /* Resets b's connection and ends the bridge (error: why, for its callbacks). */
 void ts_bridge_tcp_abort(struct ts_bridge *b, int error);
+
+/* bridge_udp.c: an ICMP error about a connected UDP flow, for its next receive */
+void ts_bridge_udp_icmp_error(struct ts_bridge *b, int err);
 
 /* bridge_icmp.c: ICMP sockets, fed by one raw pcb per family; ICMP errors fail the
  * TCP connects they concern */
@@ -53,6 +57,8 @@ void ts_bridge_set_events(struct ts_bridge *b, uint32_t events);
 void ts_bridge_finish(struct ts_bridge *b);
 bool ts_bridge_discard(struct ts_bridge *b);
 void ts_bridge_reap(struct ts_stack *st);
+/* The live bridge with this id, or NULL. */
+struct ts_bridge *ts_bridge_find(struct ts_stack *st, uint64_t id);
 struct ts_bridge *ts_bridge_new(struct ts_stack *st, int fd);
 int ts_ip_from_sockaddr(const struct sockaddr_storage *ss, ip_addr_t *ip, u16_t *port);
 void ts_sockaddr_from_ip(const ip_addr_t *ip, u16_t port, struct sockaddr_storage *ss);

@@ -89,33 +89,71 @@ static bool same_ip(const ip_addr_t *ip, int family, const uint8_t *addr)
 	return IP_IS_V6(ip) && memcmp(ip_2_ip6(ip)->addr, addr, 16) == 0;
 }
 
-/* An ICMP error about a TCP connection we are opening (the packet it quotes, from
- * offset off of p, is our SYN): the connect fails with the error at once, as the
- * kernel fails it in SYN_SENT, instead of waiting out the retries. */
-static void tcp_error(struct ts_stack *st, int family, int err, struct pbuf *p, u16_t off)
+/* Linux's "hard" errors (the fatal column of icmp_err_convert and icmpv6_err_convert):
+ * the ones a connected UDP socket without IP_RECVERR reports. */
+static bool hard_error(int family, uint8_t type, uint8_t code)
+{
+	if (family == AF_INET)
+		return type == ICMP_DUR && code < 16 && (0xe7ccu >> code) & 1;
+	return type == ICMP6_TYPE_DUR && code < 7 && (0x72u >> code) & 1;
+}
+
+/* The transport ports and destination of the packet an ICMP error quotes (from offset
+ * off of p), if it is of protocol proto. */
+struct quoted {
+	u16_t sport, dport;
+	uint8_t dst[16];
+};
+
+static bool quote_of(int family, int proto, struct pbuf *p, u16_t off, struct quoted *out)
 {
 	uint8_t q[40 + 4];
-	u16_t n = pbuf_copy_partial(p, q, sizeof(q), off), hl, sport, dport;
-	const uint8_t *dst;
+	u16_t n = pbuf_copy_partial(p, q, sizeof(q), off), hl;
 
 	if (family == AF_INET) {
 		hl = (u16_t)((q[0] & 0x0f) * 4);
-		if (n < 20 || hl < 20 || n < hl + 4 || q[9] != IP_PROTO_TCP)
-			return;
-		dst = q + 16;
+		if (n < 20 || hl < 20 || n < hl + 4 || q[9] != proto)
+			return false;
+		memcpy(out->dst, q + 16, 4);
 	} else {
 		hl = 40;
-		if (n < hl + 4 || q[6] != IP6_NEXTH_TCP)
-			return;
-		dst = q + 24;
+		if (n < hl + 4 || q[6] != proto)
+			return false;
+		memcpy(out->dst, q + 24, 16);
 	}
-	sport = (u16_t)((q[hl] << 8) | q[hl + 1]);
-	dport = (u16_t)((q[hl + 2] << 8) | q[hl + 3]);
+	out->sport = (u16_t)((q[hl] << 8) | q[hl + 1]);
+	out->dport = (u16_t)((q[hl + 2] << 8) | q[hl + 3]);
+	return true;
+}
+
+/* An ICMP error about a TCP connection we are opening (the packet it quotes is our
+ * SYN): the connect fails with the error at once, as the kernel fails it in SYN_SENT,
+ * instead of waiting out the retries. */
+static void tcp_error(struct ts_stack *st, int family, int err, struct pbuf *p, u16_t off)
+{
+	struct quoted q;
+
+	if (!quote_of(family, IP_PROTO_TCP, p, off, &q))
+		return;
 	for (struct ts_bridge *b = st->bridges; b; b = b->next)
 		if (!b->dead && b->tcp && b->tcp->state == SYN_SENT &&
-		    b->tcp->local_port == sport && b->tcp->remote_port == dport &&
-		    same_ip(&b->tcp->remote_ip, family, dst))
+		    b->tcp->local_port == q.sport && b->tcp->remote_port == q.dport &&
+		    same_ip(&b->tcp->remote_ip, family, q.dst))
 			ts_bridge_tcp_abort(b, err);
+}
+
+/* An ICMP error about a datagram of a connected UDP flow: pending on it, as on the
+ * kernel's connected socket, for hard errors (port unreachable, ...). */
+static void udp_error(struct ts_stack *st, int family, int err, struct pbuf *p, u16_t off)
+{
+	struct quoted q;
+
+	if (!quote_of(family, IP_PROTO_UDP, p, off, &q))
+		return;
+	for (struct ts_bridge *b = st->bridges; b; b = b->next)
+		if (!b->dead && b->udp && b->udp->local_port == q.sport &&
+		    b->udp->remote_port == q.dport && same_ip(&b->udp->remote_ip, family, q.dst))
+			ts_bridge_udp_icmp_error(b, err);
 }
 
 /* p starts at the IP header (lwIP's raw input); addr is the source. */
@@ -141,8 +179,11 @@ static u8_t on_icmp(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip_add
 	for (struct ts_bridge *b = st->bridges; b; b = b->next)
 		if (wants(b, family, icmp))
 			to_app(b, &h, p, b->req.icmp_raw && family == AF_INET ? 0 : hlen);
-	if ((err = error_errno(family, icmp[0], icmp[1])))
+	if ((err = error_errno(family, icmp[0], icmp[1]))) {
 		tcp_error(st, family, err, p, (u16_t)(hlen + ICMP_HDR));
+		if (hard_error(family, icmp[0], icmp[1]))
+			udp_error(st, family, err, p, (u16_t)(hlen + ICMP_HDR));
+	}
 	return 0; /* not eaten: lwIP answers echo requests itself */
 }
 

@@ -64,6 +64,32 @@ static void on_udp_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p,
 	pbuf_free(p);
 }
 
+/* A connected UDP socket's pending error (the kernel's sk_err): the pair cannot carry
+ * it, so a zero-length message wakes the reader, and the shim takes the error
+ * (ts_bridge_udp_take_error) when it reads a zero-length message while the pair is
+ * still open. One wake-up at a time: a later error replaces a pending one, as it
+ * replaces sk_err. */
+void ts_bridge_udp_icmp_error(struct ts_bridge *b, int err)
+{
+	bool pending = b->udp_err != 0;
+
+	b->udp_err = err;
+	if (!pending && ts_sys()->send(b->fd, "", 0, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		ts_dbg("udp bridge: error wake-up: %s", strerror(errno));
+}
+
+int ts_bridge_udp_take_error(struct ts_stack *st, uint64_t id)
+{
+	struct ts_bridge *b = ts_bridge_find(st, id);
+	int err;
+
+	if (!b || !b->udp)
+		return 0;
+	err = b->udp_err;
+	b->udp_err = 0;
+	return err;
+}
+
 int ts_bridge_udp_open(struct ts_stack *st, struct ts_bridge *b)
 {
 	ip_addr_t rip, lip;

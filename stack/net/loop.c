@@ -245,6 +245,9 @@ void ts_command_run(struct ts_stack *st, struct ts_cmd *cmd)
 	case TS_CMD_INFO:
 		ts_waiter_wake(cmd->waiter, ts_bridge_info_id(st, cmd->id, cmd->info));
 		break;
+	case TS_CMD_UDPERR:
+		ts_waiter_wake(cmd->waiter, ts_bridge_udp_take_error(st, cmd->id));
+		break;
 	case TS_CMD_BUSY:
 		/* Datagrams the application sent just before asking are still queued
 		 * in our sockets: send them first, so they count. */

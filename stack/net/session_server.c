@@ -235,7 +235,8 @@ static bool call_allowed(uint32_t cmd)
 {
 	return cmd == TS_CMD_ABORT || cmd == TS_CMD_INFO || cmd == TS_CMD_TCPOPT ||
 	       cmd == TS_CMD_LISTEN || cmd == TS_CMD_UNLISTEN || cmd == TS_CMD_STATS ||
-	       cmd == TS_CMD_RELAY || cmd == TS_CMD_CLAIM || cmd == TS_CMD_DEVSTATS;
+	       cmd == TS_CMD_RELAY || cmd == TS_CMD_CLAIM || cmd == TS_CMD_DEVSTATS ||
+	       cmd == TS_CMD_UDPERR;
 }
 
 static void decode_call(struct ts_cmd *cmd, const struct ts_wire *w, struct pending *pd)

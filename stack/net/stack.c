@@ -427,6 +427,14 @@ int ts_bridge_tcp_info(struct ts_stack *st, uint64_t id, struct ts_tcp_info *out
 	return call(st, &cmd);
 }
 
+int ts_bridge_udp_error(struct ts_stack *st, uint64_t id)
+{
+	struct ts_cmd cmd = { .type = TS_CMD_UDPERR, .id = id };
+	int rc = call(st, &cmd);
+
+	return rc > 0 ? rc : 0;
+}
+
 bool ts_stack_busy(struct ts_stack *st)
 {
 	struct ts_cmd cmd = { .type = TS_CMD_BUSY };

@@ -27,7 +27,7 @@ struct ts_pollable {
 enum ts_cmd_type {
 	TS_CMD_BRIDGE, TS_CMD_STATS, TS_CMD_ABORT, TS_CMD_INFO, TS_CMD_PARK, TS_CMD_BUSY,
 	TS_CMD_LISTEN, TS_CMD_UNLISTEN, TS_CMD_TCPOPT, TS_CMD_ENDPOINT, TS_CMD_RELAY,
-	TS_CMD_CLAIM, TS_CMD_DEVSTATS,
+	TS_CMD_CLAIM, TS_CMD_DEVSTATS, TS_CMD_UDPERR,
 };
 
 struct ts_cmd {
@@ -197,6 +197,8 @@ void ts_bridge_close_all(struct ts_stack *st);
 void ts_bridge_abort_id(struct ts_stack *st, uint64_t id);
 int ts_bridge_info_id(struct ts_stack *st, uint64_t id, struct ts_tcp_info *out);
 int ts_bridge_options_id(struct ts_stack *st, uint64_t id, const struct ts_bridge_req *opts);
+/* bridge_udp.c: the ICMP error pending on a connected UDP flow, taken (0: none) */
+int ts_bridge_udp_take_error(struct ts_stack *st, uint64_t id);
 /* An inbound bridge gets its claimer's callbacks; false when it has already ended. */
 bool ts_bridge_adopt_ops(struct ts_stack *st, uint64_t id, const struct ts_bridge_ops *ops,
 			 void *arg);

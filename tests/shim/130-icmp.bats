@@ -134,3 +134,52 @@ except OSError as e:
 	# lwIP alone would retry its SYN for about 18 s.
 	expect_le "the connect's time (ms)" 5000 "$ms"
 }
+
+# ping_as_nobody ARGS...: tunshim ping ARGS as nobody in the client namespace, with a copy
+# of the config and a runtime directory of nobody's own ($NOBODY_DIR).
+ping_as_nobody() {
+	in_client timeout -k 3 "$SHIM_LIMIT" setpriv --reuid=nobody --regid=nogroup \
+		--clear-groups env XDG_RUNTIME_DIR="$NOBODY_DIR/run" TUNSHIM_LIBRARY="$SHIM_LIB" \
+		TUNSHIM_LOG=debug TUNSHIM_LOG_FILE="$NOBODY_DIR/shim.log" \
+		TUNSHIM_GRACE="$SHIM_GRACE" "$TUNSHIM" ping --config "$NOBODY_DIR/wg.conf" "$@"
+}
+
+@test "tunshim ping as nobody: replies through the tunnel where the kernel refuses a ping socket" {
+	local addr
+	command -v setpriv >/dev/null || skip "no setpriv (util-linux)"
+	# A new namespace's default: nobody may not have a ping socket (130 widened it above).
+	ip netns exec "$TOPO_CLIENT_NS" sysctl -qw net.ipv4.ping_group_range="1 0"
+	NOBODY_DIR=$(mktemp -d /tmp/tunshim-ping.XXXXXX)
+	chmod 711 "$NOBODY_DIR"
+	mkdir -m 700 "$NOBODY_DIR/run"
+	install -m 600 "$TOPO_CONF" "$NOBODY_DIR/wg.conf"
+	chown nobody "$NOBODY_DIR/run" "$NOBODY_DIR/wg.conf"
+	run in_client setpriv --reuid=nobody --regid=nogroup --clear-groups "$TOPO_PYTHON" -c '
+import socket
+try:
+    socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
+    print("allowed")
+except OSError as e:
+    print(e.strerror)'
+	expect_eq "reference: the kernel gives nobody a ping socket" "Permission denied" "$output"
+	capture_start
+	for addr in "$TOPO_SERVER_V4" "$TOPO_SERVER_V6"; do
+		run ping_as_nobody -c 3 "$addr"
+		expect_status "tunshim ping $addr" 0
+		expect_has "tunshim ping $addr: summary" "3 packets transmitted, 3 received, 0% packet loss" \
+			"$output"
+		expect_has "tunshim ping $addr: reply line" "64 bytes from $addr: icmp_seq=3 ttl=64 time=" \
+			"$output"
+		expect_has "tunshim ping $addr: rtt line" "rtt min/avg/max/mdev = " "$output"
+		echo "# tunshim ping $addr as nobody: $(grep rtt <<<"$output")" >&3
+	done
+	expect_has "tunshim ping -6: header" "PING $TOPO_SERVER_V6($TOPO_SERVER_V6) 56 data bytes" \
+		"$output"
+	# An address outside the tunnel: the stand-in socket refuses it; nothing leaves.
+	run ping_as_nobody -c 1 -W 1 192.0.2.1
+	capture_stop
+	expect_status "tunshim ping 192.0.2.1 (the host network)" 2
+	expect_has "tunshim ping 192.0.2.1" "Permission denied" "$output"
+	expect_no_leak
+	rm -rf "$NOBODY_DIR"
+}

@@ -9,6 +9,12 @@
                                     ancillary data; recvfrom names the address pinged
   icmp_check.py raw ADDR            a raw socket of another protocol (UDP, then TCP)
                                     sending to ADDR: prints "raw-udp ERRNO-NAME", ...
+  icmp_check.py udp ADDR PORT       a connected UDP socket sends to a closed port and
+                                    is already blocked in recv when the port
+                                    unreachable comes back: prints what that recv
+                                    gave, then what poll and a second recv give;
+                                    then SO_ERROR on a second socket once it polls
+                                    ready
 
 Exits 0 when every check held, 1 with the reason otherwise.
 """
@@ -94,12 +100,54 @@ def raw_other(addr):
         s.close()
 
 
+def outcome(f):
+    try:
+        f()
+        return "data"
+    except socket.timeout:
+        return "timeout"
+    except BlockingIOError:
+        return "timeout"
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+
+
+def udp_refused(addr, port):
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.connect((addr, port))
+    # SO_RCVTIMEO, not settimeout: a plain blocking recv (python would poll first).
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 3, 0))
+    s.send(b"icmp-check udp")
+    first = outcome(lambda: s.recv(2048))
+    # Linux reports the error once: nothing is pending any more.
+    p = select.poll()
+    p.register(s, select.POLLIN)
+    polled = "readable" if p.poll(0) else "quiet"
+    s.settimeout(0.3)
+    second = outcome(lambda: s.recv(2048))
+    print("recv %s, then poll %s, recv %s" % (first, polled, second))
+    # The same error read as SO_ERROR once the socket is ready: the recv after it waits.
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.connect((addr, port))
+    s.send(b"icmp-check udp")
+    p = select.poll()
+    p.register(s, select.POLLIN)
+    ready = "ready" if p.poll(3000) else "quiet"
+    err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    s.settimeout(0.3)
+    print("poll %s, SO_ERROR %s, recv %s" % (ready, errno.errorcode.get(err, str(err)),
+                                             outcome(lambda: s.recv(2048))))
+
+
 def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "ping":
         for a in sys.argv[2:]:
             ping_family(socket.AF_INET6 if ":" in a else socket.AF_INET, a)
     elif len(sys.argv) == 3 and sys.argv[1] == "raw":
         raw_other(sys.argv[2])
+    elif len(sys.argv) == 4 and sys.argv[1] == "udp":
+        udp_refused(sys.argv[2], int(sys.argv[3]))
     else:
         fail(__doc__)
 
