@@ -32,7 +32,7 @@ struct wg_device_ops {
 
 enum wg_peer_event {
 	WG_PEER_HANDSHAKE_DONE = 1,
-	WG_PEER_HANDSHAKE_FAILED = 2, /* gave up: MAX_TIMER_HANDSHAKES attempts without answer */
+	WG_PEER_HANDSHAKE_FAILED = 2, /* gave up: REKEY_ATTEMPT_TIME of attempts unanswered */
 };
 
 /* Protocol timers; defaults are the whitepaper's. TUNSHIM_TIMER_SCALE (a factor,

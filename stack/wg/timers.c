@@ -3,8 +3,12 @@
  * as deadlines instead of timer objects:
  *
  * - retransmit_handshake: no response REKEY_TIMEOUT + jitter after an
- *   initiation; retry until MAX_TIMER_HANDSHAKES retries have gone unanswered,
- *   then give up, drop what was staged and tell the loop.
+ *   initiation; retry while a whole REKEY_TIMEOUT still fits into REKEY_ATTEMPT_TIME
+ *   from the round's first initiation, then give up, drop what was staged and tell
+ *   the loop. (The
+ *   whitepaper's bound, as boringtun keeps it; the kernel counts retries instead,
+ *   MAX_TIMER_HANDSHAKES + 1 of them, and gives up about 100 s into the round,
+ *   so a connect to a dead peer failed 10 s past REKEY_ATTEMPT_TIME.)
  * - send_keepalive: data came in and we sent nothing back for KEEPALIVE_TIMEOUT,
  *   so an empty packet tells the peer its data arrived.
  * - new_handshake: we sent data and heard nothing back (not even a keepalive) for
@@ -61,11 +65,13 @@ static uint64_t after(const struct wg_peer *peer, uint64_t delay)
 	return delay >= WG_TIMER_OFF - now ? WG_TIMER_OFF - 1 : now + delay;
 }
 
-static unsigned int max_timer_handshakes(const struct wg_timer_params *p)
+/* When the current round of handshake attempts is over. */
+static uint64_t round_end(const struct wg_peer *peer)
 {
-	if (!p->rekey_timeout)
-		return MAX_TIMER_HANDSHAKES;
-	return (unsigned int)(p->rekey_attempt_time / p->rekey_timeout);
+	uint64_t start = peer->timers.handshake_round_start;
+	uint64_t span = peer->dev->params.rekey_attempt_time;
+
+	return span >= WG_TIMER_OFF - start ? WG_TIMER_OFF - 1 : start + span;
 }
 
 void wg_timers_init(struct wg_peer *peer)
@@ -125,12 +131,18 @@ void wg_timers_any_authenticated_packet_traversal(struct wg_peer *peer)
 		peer->timers.persistent_keepalive = after(peer, peer->persistent_keepalive_interval);
 }
 
+/* The first initiation of a round starts its REKEY_ATTEMPT_TIME; the last retry's
+ * timer ends with the round (it still waited REKEY_TIMEOUT: see below). */
 void wg_timers_handshake_initiated(struct wg_peer *peer)
 {
 	const struct wg_timer_params *p = &peer->dev->params;
+	uint64_t next, end;
 
-	peer->timers.retransmit_handshake =
-		after(peer, p->rekey_timeout + wg_timers_jitter(p->rekey_timeout_jitter_max));
+	if (!peer->timers.handshake_attempts)
+		peer->timers.handshake_round_start = peer->dev->now;
+	next = after(peer, p->rekey_timeout + wg_timers_jitter(p->rekey_timeout_jitter_max));
+	end = round_end(peer);
+	peer->timers.retransmit_handshake = next < end ? next : end;
 }
 
 void wg_timers_handshake_complete(struct wg_peer *peer)
@@ -177,7 +189,10 @@ static void give_up(struct wg_peer *peer)
 static void expired_retransmit_handshake(struct wg_peer *peer)
 {
 	peer->timers.retransmit_handshake = WG_TIMER_OFF;
-	if (peer->timers.handshake_attempts > max_timer_handshakes(&peer->dev->params)) {
+	/* A retry whose full wait would outlast the round is not sent: the round ends
+	 * within REKEY_ATTEMPT_TIME, and at least REKEY_TIMEOUT after the last
+	 * initiation, so a new round may begin at once. */
+	if (after(peer, peer->dev->params.rekey_timeout) > round_end(peer)) {
 		give_up(peer);
 		return;
 	}

@@ -19,6 +19,7 @@ struct wg_peer_timers {
 	uint64_t new_handshake;         /* sent data, heard nothing back */
 	uint64_t zero_key_material;     /* no new session for 3 * REJECT_AFTER_TIME */
 	uint64_t persistent_keepalive;
+	uint64_t handshake_round_start; /* first initiation of the current round */
 	unsigned int handshake_attempts;
 	bool need_another_keepalive;
 	bool sent_lastminute_handshake;

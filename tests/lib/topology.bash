@@ -237,6 +237,39 @@ topo_wg_move() {
 		topo_fail "wireguard-go $name did not bind UDP port $port"
 }
 
+# topo_wg_kill: the server's wireguard-go dies (SIGKILL: no goodbye, its sessions are lost)
+# and its TUN goes with it; TOPO_WG_KILLED_AT is the $EPOCHREALTIME of the kill. Its
+# configuration, minus the endpoints it had learnt (a restarted peer knows only its
+# config), is kept for topo_wg_restart.
+topo_wg_kill() {
+	local pid
+	(umask 077 && wg showconf "$TOPO_WG_IF" | grep -v '^Endpoint' >"$TOPO_DIR/wg-saved.conf") ||
+		return
+	pid=$(cat "$TOPO_DIR/pids/$TOPO_WG_IF") || return
+	TOPO_WG_KILLED_AT=$EPOCHREALTIME
+	kill -KILL -- "-$pid" || return
+	topo_wait_until 5 eval "! topo_alive $pid" || topo_fail "wireguard-go $pid did not die" ||
+		return
+	rm -f "$TOPO_DIR/pids/$TOPO_WG_IF"
+	topo_wait_until 5 eval "! ip -n $TOPO_SERVER_NS link show $TOPO_WG_IF" ||
+		topo_fail "$TOPO_WG_IF is still in $TOPO_SERVER_NS"
+}
+
+# topo_wg_restart: a new wireguard-go with the same name, key, port and peers as the one
+# topo_wg_kill ended, its TUN in the server namespace again (the servers there keep
+# running). The old log is kept as $TOPO_WG_LOG.N.
+topo_wg_restart() {
+	local n=1
+	while [ -e "$TOPO_WG_LOG.$n" ]; do n=$((n + 1)); done
+	mv "$TOPO_WG_LOG" "$TOPO_WG_LOG.$n" || return
+	topo_wg_up "$TOPO_WG_IF" || return
+	# Out of this shell's job table: a later topo_wg_kill would have bash report it Killed.
+	disown "$TOPO_SPAWNED" 2>/dev/null || true
+	wg setconf "$TOPO_WG_IF" "$TOPO_DIR/wg-saved.conf" || return
+	topo_wg_move "$TOPO_WG_IF" "$TOPO_SERVER_NS" "$TOPO_PORT" \
+		"$TOPO_SERVER_V4/24" "$TOPO_SERVER_V6/64"
+}
+
 # topo_client_conf NAME HOST [--psk]: a new client key for the server peer, with the inner
 # addresses 10.200.0.HOST and fd00:200::HOST; writes $TOPO_DIR/NAME.conf (wg-quick format)
 # and sets TOPO_NEW_CONF and TOPO_NEW_PUB.

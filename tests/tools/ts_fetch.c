@@ -2,8 +2,9 @@
 /* ts_fetch: fetches one HTTP/1.0 resource through the in-process tunnel using the
  * stack's bridge API directly (no LD_PRELOAD), for the interop tests.
  *   ts_fetch [--rate BYTES_PER_SEC] [--timeout SECONDS] CONFIG ADDRESS PORT PATH
- * Body to stdout; exit 0 on HTTP 200 with a complete body. One statistics line on
- * stderr at exit. TUNSHIM_TIMER_SCALE scales the protocol timers. */
+ * Body to stdout; exit 0 on HTTP 200 with a complete body. A failed connect says
+ * 'ts_fetch: connect: ERROR after SECONDS s'. One statistics line on stderr at exit.
+ * TUNSHIM_TIMER_SCALE scales the protocol timers. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
@@ -178,6 +179,7 @@ int main(int argc, char **argv)
 	const char *env = getenv("TUNSHIM_TIMER_SCALE");
 	const char *lvl = getenv("TUNSHIM_LOG");
 	pthread_t wd;
+	double t0;
 	int sv[2], rc;
 
 	parse_args(argc, argv, &o);
@@ -203,9 +205,10 @@ int main(int argc, char **argv)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return perror("socketpair"), 1;
 	req.fd = sv[1];
+	t0 = now_s();
 	rc = ts_bridge_open_wait(st, &req, NULL);
 	if (rc < 0) {
-		fprintf(stderr, "ts_fetch: connect: %s\n", strerror(-rc));
+		fprintf(stderr, "ts_fetch: connect: %s after %.3f s\n", strerror(-rc), now_s() - t0);
 		print_stats(st);
 		return 1;
 	}

@@ -14,6 +14,11 @@
  * --reorder is the one source of reordering), so each direction's queue is a FIFO sorted
  * by due time: the min-heap of a general scheduler reduces to its head. A direction with no
  * impairment and nothing queued forwards each received batch at once with sendmmsg.
+ *
+ * Two signals move the relay's sockets mid-transfer, so the tests can watch both ends roam:
+ * SIGUSR2 is a NAT rebinding on the client's side (upstream sees the client come from a new
+ * source port), SIGHUP the server moving (the client sees upstream's datagrams come from a
+ * new address and must follow them, as the old one goes dead).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -92,7 +97,7 @@ struct rxbatch {
 };
 
 static struct rxbatch rxb;
-static volatile sig_atomic_t stop, dump;
+static volatile sig_atomic_t stop, dump, rebind, move;
 
 static void usage(void)
 {
@@ -115,6 +120,13 @@ static void usage(void)
 	      "Prints 'ts_relay: listening on ADDR:PORT upstream ADDR:PORT seed N' when ready.\n"
 	      "SIGINT/SIGTERM: print the counters and exit 0; SIGUSR1: print them and go on:\n"
 	      "  ts_relay: up: rx=N tx=N dropped=N dup=N reordered=N discarded=N; down: ...\n"
+	      "SIGUSR2: the client's NAT rebinds: datagrams to UPSTREAM leave from a new source\n"
+	      "  port (the old socket is closed: upstream's replies to it are lost until it\n"
+	      "  follows). Prints 'ts_relay: upstream from ADDR:PORT'.\n"
+	      "SIGHUP: the server moves: datagrams to the client leave from a new port, which\n"
+	      "  takes the client's datagrams from then on; the old LISTEN port is closed, so the\n"
+	      "  client's datagrams to it are lost until it follows. Prints 'ts_relay: moved:\n"
+	      "  listening on ADDR:PORT'.\n"
 	      "dropped: lost on purpose; discarded: undeliverable (queue full, no client yet,\n"
 	      "a send error).\n", stderr);
 	exit(2);
@@ -130,6 +142,10 @@ static void on_signal(int sig)
 {
 	if (sig == SIGUSR1)
 		dump = 1;
+	else if (sig == SIGUSR2)
+		rebind = 1;
+	else if (sig == SIGHUP)
+		move = 1;
 	else
 		stop = 1;
 }
@@ -542,6 +558,96 @@ static void relay_receive(struct relay *r, struct dir *d)
 		admit(d, rxb.buf[i], rxb.msgs[i].msg_len, now);
 }
 
+/* ---- sockets ---- */
+
+static int open_socket(int family)
+{
+	int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), size = SOCKBUF;
+
+	if (fd < 0)
+		die("socket", strerror(errno));
+	/* Root may exceed the sysctl limits; otherwise take what there is. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+	return fd;
+}
+
+/* A socket bound to *ss (port 0: a free one), which then says the port chosen. */
+static int bound_socket(struct sockaddr_storage *ss, socklen_t *len)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	int fd = open_socket(ss->ss_family);
+
+	if (bind(fd, (struct sockaddr *)ss, *len) < 0)
+		die("bind", fmt_addr(ss, buf, sizeof(buf)));
+	*len = sizeof(*ss);
+	getsockname(fd, (struct sockaddr *)ss, len);
+	return fd;
+}
+
+/* Connected: only upstream's datagrams reach it, and it picks a loopback source. */
+static int upstream_socket(const struct relay *r)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	int fd = open_socket(r->upstream.ss_family);
+
+	if (connect(fd, (const struct sockaddr *)&r->upstream, r->upstream_len) < 0)
+		die("connect", fmt_addr(&r->upstream, buf, sizeof(buf)));
+	return fd;
+}
+
+static void open_sockets(struct relay *r)
+{
+	r->listen_fd = bound_socket(&r->listen, &r->listen_len);
+	r->up_fd = upstream_socket(r);
+}
+
+static void print_upstream_source(const struct relay *r)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char buf[INET6_ADDRSTRLEN + 8];
+
+	memset(&ss, 0, sizeof(ss));
+	getsockname(r->up_fd, (struct sockaddr *)&ss, &len);
+	fprintf(stderr, "ts_relay: upstream from %s\n", fmt_addr(&ss, buf, sizeof(buf)));
+}
+
+/* SIGUSR2: a new source port towards upstream. What upstream sends to the old one is
+ * lost, as behind a NAT that forgot the mapping. */
+static void rebind_upstream(struct relay *r)
+{
+	int fd = upstream_socket(r);
+
+	close(r->up_fd);
+	r->up_fd = r->up.out_fd = r->down.in_fd = fd;
+	r->up.blocked = false;
+	print_upstream_source(r);
+}
+
+/* SIGHUP: the client's side of the relay moves to a new port on the same address. */
+static void move_listen(struct relay *r)
+{
+	struct sockaddr_storage ss = r->listen;
+	socklen_t len = r->listen_len;
+	char buf[INET6_ADDRSTRLEN + 8];
+	int fd;
+
+	if (ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&ss)->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&ss)->sin6_port = 0;
+	fd = bound_socket(&ss, &len);
+	close(r->listen_fd);
+	r->listen = ss;
+	r->listen_len = len;
+	r->listen_fd = r->up.in_fd = r->down.out_fd = fd;
+	r->down.blocked = false;
+	fprintf(stderr, "ts_relay: moved: listening on %s\n", fmt_addr(&ss, buf, sizeof(buf)));
+}
+
 /* ---- the loop ---- */
 
 static void print_counters(const struct relay *r)
@@ -609,6 +715,14 @@ static void relay_run(struct relay *r, const sigset_t *unblocked)
 			dump = 0;
 			print_counters(r);
 		}
+		if (rebind) {
+			rebind = 0;
+			rebind_upstream(r);
+		}
+		if (move) {
+			move = 0;
+			move_listen(r);
+		}
 		now = now_ns();
 		flush(&r->up, now);
 		flush(&r->down, now);
@@ -631,36 +745,6 @@ static void relay_run(struct relay *r, const sigset_t *unblocked)
 }
 
 /* ---- setup ---- */
-
-static int open_socket(int family)
-{
-	int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), size = SOCKBUF;
-
-	if (fd < 0)
-		die("socket", strerror(errno));
-	/* Root may exceed the sysctl limits; otherwise take what there is. */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-	return fd;
-}
-
-static void open_sockets(struct relay *r)
-{
-	char buf[INET6_ADDRSTRLEN + 8];
-
-	r->listen_fd = open_socket(r->listen.ss_family);
-	if (bind(r->listen_fd, (struct sockaddr *)&r->listen, r->listen_len) < 0)
-		die("bind", fmt_addr(&r->listen, buf, sizeof(buf)));
-	/* With port 0 the kernel chose one: report that. */
-	r->listen_len = sizeof(r->listen);
-	getsockname(r->listen_fd, (struct sockaddr *)&r->listen, &r->listen_len);
-	/* Connected: only upstream's datagrams reach it, and it picks a loopback source. */
-	r->up_fd = open_socket(r->upstream.ss_family);
-	if (connect(r->up_fd, (struct sockaddr *)&r->upstream, r->upstream_len) < 0)
-		die("connect", fmt_addr(&r->upstream, buf, sizeof(buf)));
-}
 
 static void dir_init(struct dir *d, const char *name, uint64_t seed)
 {
@@ -702,14 +786,20 @@ static void signals_init(sigset_t *unblocked)
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGUSR1);
+	sigaddset(&block, SIGUSR2);
+	sigaddset(&block, SIGHUP);
 	/* Delivered only inside ppoll, so a signal never races the loop's check. */
 	sigprocmask(SIG_BLOCK, &block, unblocked);
 	sigdelset(unblocked, SIGINT);
 	sigdelset(unblocked, SIGTERM);
 	sigdelset(unblocked, SIGUSR1);
+	sigdelset(unblocked, SIGUSR2);
+	sigdelset(unblocked, SIGHUP);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 }
 
 int main(int argc, char **argv)
@@ -724,6 +814,7 @@ int main(int argc, char **argv)
 	print_impair(&r.down);
 	fprintf(stderr, "ts_relay: listening on %s upstream %s seed %" PRIu64 "\n",
 		fmt_addr(&r.listen, a, sizeof(a)), fmt_addr(&r.upstream, b, sizeof(b)), r.seed);
+	print_upstream_source(&r);
 	relay_run(&r, &unblocked);
 	print_counters(&r);
 	free_queue(&r.up);
