@@ -42,6 +42,8 @@ struct ts_bridge {
 void ts_bridge_tcp_adopt(struct ts_bridge *b, struct tcp_pcb *pcb);
 /* Resets b's connection and ends the bridge (error: why, for its callbacks). */
 void ts_bridge_tcp_abort(struct ts_bridge *b, int error);
+/* Connects whose SYN waits for a WireGuard handshake keep their SYN retries. */
+void ts_bridge_tcp_hold_syns(struct ts_stack *st, uint64_t now);
 
 /* bridge_udp.c: an ICMP error about a connected UDP flow, for its next receive */
 void ts_bridge_udp_icmp_error(struct ts_bridge *b, int err);

@@ -332,6 +332,30 @@ static int tcp_connect_errno(err_t err)
 	}
 }
 
+/*
+ * lwIP resends a SYN every 3 s (it does not back off in SYN_SENT) and gives the
+ * connect up after TCP_SYNMAXRTX (6) of them: about 18 s. A SYN sent before the peer
+ * has a session waits for the handshake, which may take up to REKEY_ATTEMPT_TIME
+ * (90 s): on a lossy path (20% each way) about one connect in 60 failed with
+ * ETIMEDOUT while the handshake still went on and would have succeeded. So retries
+ * made while the handshake runs do not count: the connect ends with the round
+ * (EHOSTUNREACH, ts_bridge_peer_failed) or, once a session exists, after lwIP's
+ * usual retries, as a kernel connect waits out its own. Checked often enough that no
+ * count reaches the limit between two checks.
+ */
+#define SYN_HOLD_EVERY_NS 250000000ull
+
+void ts_bridge_tcp_hold_syns(struct ts_stack *st, uint64_t now)
+{
+	if (now - st->syn_hold_at < SYN_HOLD_EVERY_NS)
+		return;
+	st->syn_hold_at = now;
+	for (struct ts_bridge *b = st->bridges; b; b = b->next)
+		if (!b->dead && b->tcp && b->tcp->state == SYN_SENT && b->peer >= 0 &&
+		    wg_device_peer_handshaking(st->dev, b->peer))
+			b->tcp->nrtx = 0;
+}
+
 int ts_bridge_tcp_open(struct ts_stack *st, struct ts_bridge *b)
 {
 	err_t err;

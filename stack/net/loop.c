@@ -480,6 +480,7 @@ void ts_loop_run(struct ts_stack *st)
 		}
 		free_graves(st);
 		sys_check_timeouts();
+		ts_bridge_tcp_hold_syns(st, now_ns(NULL));
 		ts_netif_drain(st);
 		ts_bridge_reap(st);
 	}

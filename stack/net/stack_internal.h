@@ -117,6 +117,7 @@ struct ts_stack {
 	uint64_t idle_since;        /* continuation: nothing served since (grace) */
 	uint64_t reported_at;       /* continuation: when it last said what it serves */
 	uint64_t stats_next;        /* when stats.c logs the counts next (opt.stats_ms) */
+	uint64_t syn_hold_at;       /* when bridge_tcp.c last held back SYN retries */
 	struct ts_server *server;   /* serving attached processes (session_server.c) */
 	struct ts_client *client;   /* attached: commands go to the holder; nothing else
 				     * of this struct is used (session_client.c) */

@@ -234,6 +234,16 @@ bool wg_device_peer_has_session(struct wg_device *dev, int peer_index)
 	return wg_peer_has_session(peer);
 }
 
+bool wg_device_peer_handshaking(struct wg_device *dev, int peer_index)
+{
+	struct wg_peer *peer = peer_at(dev, peer_index);
+
+	if (!peer)
+		return false;
+	device_now(dev);
+	return !wg_peer_has_session(peer) && peer->timers.retransmit_handshake != WG_TIMER_OFF;
+}
+
 void wg_device_receive(struct wg_device *dev, const uint8_t *buf, size_t len,
 		       const struct sockaddr *src, socklen_t srclen)
 {

@@ -66,6 +66,9 @@ void wg_device_set_endpoint(struct wg_device *dev, int peer_index, const struct 
 /* Starts a handshake to peer now if it has no current session (idempotent). */
 void wg_device_connect_peer(struct wg_device *dev, int peer_index);
 bool wg_device_peer_has_session(struct wg_device *dev, int peer_index);
+/* No session yet, and a handshake round under way: it will complete, or end with
+ * WG_PEER_HANDSHAKE_FAILED. */
+bool wg_device_peer_handshaking(struct wg_device *dev, int peer_index);
 
 /* One outer datagram from src. Garbage and hostile input is dropped, never trusted. */
 void wg_device_receive(struct wg_device *dev, const uint8_t *buf, size_t len,

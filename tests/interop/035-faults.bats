@@ -114,11 +114,11 @@ lossy_download() {
 }
 
 @test "4 MiB arrive intact through 20% loss with reordering, duplication and jitter" {
-	# A fixed seed: at 20 % each way a handshake attempt fails 36 % of the time, and
-	# lwIP gives up a SYN after about 18 s (the README's limits), four attempts: with a
-	# random seed about one connect in 60 (0.36^4) fails with ETIMEDOUT before any data
-	# moves (once in 18 runs here). This seed lets the first handshake and SYN through;
-	# what follows still loses one datagram in five each way (3000 of them down).
+	# A fixed seed: lwIP 2.1.3 updates the timestamp it echoes only under RFC 1323's
+	# rule, so when many ACKs are lost the server measures round trips of seconds and
+	# its retransmission timeout spirals: about one 4 MiB download in eight at 20 % loss
+	# stalled (the README's limits). This seed's run does not; what it loses is still
+	# one datagram in five each way (3000 of them down).
 	lossy_download 20 f4.bin "$F4_SHA256" 200 40 --seed 3 --delay 20 --jitter 5 \
 		--reorder 5 --duplicate 5
 }
@@ -161,12 +161,16 @@ connect_failed_after() {
 	sed -n "s/^ts_fetch: connect: $2 after \([0-9.]*\) s\$/\1/p" "$1"
 }
 
-@test "wireguard-go down from the start: connect fails within REKEY_ATTEMPT_TIME, ETIMEDOUT or EHOSTUNREACH as the README says" {
-	local took initiations real_pid rc=0 err_real=$BATS_TEST_TMPDIR/real.stderr
+@test "wireguard-go down from the start: connect fails within REKEY_ATTEMPT_TIME; back after 20 s, a waiting connect succeeds" {
+	local took initiations real_pid t0 rc=0 out_real=$BATS_TEST_TMPDIR/real.body
+	local err_real=$BATS_TEST_TMPDIR/real.stderr
 	topo_wg_kill
-	# With the real timers, beside the scaled run below: lwIP's SYN retries (about 18 s)
-	# end the connect before WireGuard gives up its handshake (90 s): ETIMEDOUT.
-	topo_spawn_io fetch "$TOPO_CLIENT_NS" /dev/null "$err_real" timeout -k 5 \
+	# With the real timers, beside the scaled run below: the peer comes back 20 s in,
+	# after lwIP's six SYN retries (about 18 s) would have run out. Retries made while
+	# the handshake runs do not count, so the connect waits for it, as a kernel connect
+	# (2 minutes of retries) does.
+	t0=$EPOCHREALTIME
+	topo_spawn_io fetch "$TOPO_CLIENT_NS" "$out_real" "$err_real" timeout -k 5 \
 		"$TOPO_FETCH_LIMIT" "$TS_FETCH" --timeout 60 "$TOPO_CONF" "$TOPO_SERVER_V4" \
 		"$TOPO_HTTP_PORT" /index.html
 	real_pid=$TOPO_SPAWNED
@@ -190,13 +194,14 @@ connect_failed_after() {
 	expect_ge "initiations sent" 16 "$initiations"
 	expect_le "initiations sent" 18 "$initiations"
 
-	topo_reap fetch "$real_pid" || rc=$?
-	echo "# real timers: $(grep '^ts_fetch: ' "$err_real" | tr '\n' ' ')" >&3
-	expect_eq "ts_fetch exit status with the real timers" 1 "$rc"
-	took=$(connect_failed_after "$err_real" "Connection timed out")
-	[ -n "$took" ] || { echo "expected 'connect: Connection timed out after N s'" >&2; false; }
-	expect_le "ms until the connect failed with the real timers" 30000 "$(ms "$took")"
+	sleep "$(awk -v t0="$t0" -v now="$EPOCHREALTIME" 'BEGIN { d = 20 - (now - t0); print (d > 0 ? d : 0) }')"
 	topo_wg_restart
+	topo_reap fetch "$real_pid" || rc=$?
+	echo "# real timers, peer back 20 s in: done after $(elapsed "$t0" "$EPOCHREALTIME") s;" \
+		"$(grep '^ts_fetch: ' "$err_real" | tr '\n' ' ')" >&3
+	expect_eq "ts_fetch exit status with the real timers" 0 "$rc"
+	cmp "$TOPO_DIR/www/index.html" "$out_real"
+	expect_eq "handshakes completed by ts_fetch" 1 "$(ts_stat "$err_real" handshakes)"
 }
 
 # endpoint_port: the outer port wireguard-go now sends our key's datagrams to.
