@@ -1,0 +1,67 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
+# ICMP along the path (issue 13), each compared with the kernel path (the stand-in
+# client: a wireguard-go TUN with MTU 1420, topo_kernel_client_up) against the real
+# wireguard-go peer: echo requests larger than the tunnel MTU, and tracepath to a
+# tunnel host one router hop behind the peer (topo_far_up).
+
+load helpers
+
+setup_file() {
+	shim_setup_file || return
+	[ -z "${TOPO_DIR:-}" ] && return 0
+	topo_kernel_client_up || return
+	topo_far_up
+}
+
+teardown_file() {
+	shim_teardown_file
+}
+
+setup() {
+	shim_setup
+}
+
+teardown() {
+	shim_teardown
+}
+
+# reasm_oks FAMILY: the server namespace's count of datagrams it reassembled from
+# fragments (IpReasmOKs or Ip6ReasmOKs).
+reasm_oks() {
+	if [ "$1" = 4 ]; then
+		in_server awk '$1 == "Ip:" && !n { n = split($0, h) } $1 == "Ip:" && $2 ~ /^[0-9]/ {
+			for (i = 1; i <= n; i++) if (h[i] == "ReasmOKs") print $i }' /proc/net/snmp
+	else
+		in_server awk '$1 == "Ip6ReasmOKs" { print $2 }' /proc/net/snmp6
+	fi
+}
+
+# ping_big WHO FAMILY ADDR ARGS...: ping -s 2000 ARGS by WHO (in_kclient or shim_run);
+# OUT is its output and REASM the datagrams the server reassembled meanwhile.
+ping_big() {
+	local who=$1 fam=$2 addr=$3 r0
+	shift 3
+	r0=$(reasm_oks "$fam")
+	OUT=$("$who" ping "-$fam" -n -c2 -i0.2 -W1 -s 2000 "$@" "$addr" 2>&1) || true
+	REASM=$(($(reasm_oks "$fam") - r0))
+}
+
+@test "ping -s 2000 and ping -6 -s 2000: fragmented to the tunnel MTU and answered, as on the kernel path" {
+	local fam addr
+	for fam in 4 6; do
+		addr=$TOPO_SERVER_V4
+		[ "$fam" = 4 ] || addr=$TOPO_SERVER_V6
+		ping_big in_kclient "$fam" "$addr"
+		expect_has "reference: ping -$fam -s 2000 on the kernel path" \
+			"2 packets transmitted, 2 received" "$OUT"
+		expect_has "reference: its reply" "2008 bytes from $addr: icmp_seq=2" "$OUT"
+		# The server's kernel put each echo request together from fragments.
+		expect_eq "reference: requests the server reassembled" 2 "$REASM"
+		ping_big shim_run "$fam" "$addr"
+		expect_has "ping -$fam -s 2000 under the library" \
+			"2 packets transmitted, 2 received" "$OUT"
+		expect_has "its reply" "2008 bytes from $addr: icmp_seq=2" "$OUT"
+		expect_eq "requests the server reassembled (sent in fragments)" 2 "$REASM"
+	done
+}
