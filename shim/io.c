@@ -158,6 +158,104 @@ static size_t scatter(const struct iovec *iov, size_t n, const uint8_t *p, size_
 	return done;
 }
 
+/* An ICMP error the stack framed (TS_UDP_FRAME_ERROR), n bytes in dgram_buf: onto the
+ * socket's error queue if it asked for one (IP_RECVERR), and then, as the kernel sets
+ * sk_err for it, the receive that found it fails with its errno (true). Without
+ * IP_RECVERR an unconnected socket never hears of it (false). */
+static bool relay_error(int fd, size_t n)
+{
+	const struct ts_udp_frame *h = (const struct ts_udp_frame *)dgram_buf;
+	struct ts_udp_error rec;
+	struct shim_err err = { 0 };
+	size_t hl = sizeof(*h) + sizeof(rec);
+
+	if (n < hl || !shim_udp_recverr(fd, h->family))
+		return false;
+	memcpy(&rec, dgram_buf + sizeof(*h), sizeof(rec));
+	err.ee.ee_errno = rec.ee_errno;
+	err.ee.ee_origin = rec.ee_origin;
+	err.ee.ee_type = rec.ee_type;
+	err.ee.ee_code = rec.ee_code;
+	err.ee.ee_info = rec.ee_info;
+	err.ttl = rec.ttl;
+	ts_sa_make(&err.name, h->family, h->addr, h->port);
+	ts_sa_make(&err.offender, h->family, rec.offender, 0);
+	if (shim_errq_push(fd, &err, dgram_buf + hl, n - hl) < 0)
+		return false;
+	errno = (int)rec.ee_errno;
+	return true;
+}
+
+static bool is_error_frame(const struct sockaddr_storage *src, size_t n)
+{
+	return from_relay(src, dgram_buf, n) &&
+	       ((const struct ts_udp_frame *)dgram_buf)->type == TS_UDP_FRAME_ERROR;
+}
+
+static int get_int(int fd, int level, int name)
+{
+	int v = 0;
+	socklen_t l = sizeof(v);
+
+	return real.getsockopt(fd, level, name, &v, &l) < 0 ? 0 : v;
+}
+
+/* The TTL control message the kernel socket was asked for, for errors of family. */
+static int ttl_cmsg(int fd, int family)
+{
+	if (family == AF_INET)
+		return get_int(fd, IPPROTO_IP, IP_RECVTTL) ? IP_TTL : 0;
+	if (get_int(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT))
+		return IPV6_HOPLIMIT;
+	return get_int(fd, IPPROTO_IPV6, IPV6_2292HOPLIMIT) ? IPV6_2292HOPLIMIT : 0;
+}
+
+/* MSG_ERRQUEUE on a socket that talks to the tunnel through the relay: the errors of
+ * its tunnel traffic are in the shim's queue, or still in the kernel socket's
+ * receive queue as the stack's frames (taken when one is next); those of its host
+ * traffic are in the kernel's error queue, where the errors about the frames it sent
+ * the relay on loopback are no concern of the program's and are dropped. */
+static ssize_t errqueue_recvmsg(int fd, int domain, struct msghdr *m, int flags)
+{
+	const struct shim_relay *r = domain == AF_INET ? &shim_relay4 : &shim_relay6;
+	struct sockaddr_storage src;
+	struct iovec v = { dgram_buf, DGRAM_MAX };
+	struct msghdr in;
+	socklen_t cap = m->msg_namelen;
+	ssize_t n;
+
+	for (;;) {
+		n = real.recvmsg(fd, &(struct msghdr){ .msg_name = &src, .msg_namelen = sizeof(src),
+						       .msg_iov = &v, .msg_iovlen = 1 },
+				 MSG_PEEK | MSG_DONTWAIT);
+		if (n >= 0 && is_error_frame(&src, (size_t)n)) {
+			real.recv(fd, NULL, 0, MSG_DONTWAIT);
+			if (!relay_error(fd, (size_t)n))
+				continue;
+		}
+		if (shim_errq_pending(fd))
+			return shim_errq_recv(fd, domain, m, flags, ttl_cmsg);
+		break;
+	}
+	for (;;) {
+		in = *m;
+		in.msg_name = &src;
+		in.msg_namelen = sizeof(src);
+		n = real.recvmsg(fd, &in, flags);
+		if (n < 0)
+			return -1;
+		if (!(__atomic_load_n(&r->ready, __ATOMIC_ACQUIRE) &&
+		      memcmp(&src, &r->addr, ts_sa_len(&r->addr)) == 0))
+			break;
+	}
+	if (m->msg_name)
+		memcpy(m->msg_name, &src, cap < in.msg_namelen ? cap : in.msg_namelen);
+	m->msg_namelen = in.msg_namelen;
+	m->msg_controllen = in.msg_controllen;
+	m->msg_flags = in.msg_flags;
+	return n;
+}
+
 /* recvmsg for a socket that may receive relay frames. */
 static ssize_t strip_recvmsg(int fd, struct msghdr *m, int flags)
 {
@@ -172,17 +270,28 @@ static ssize_t strip_recvmsg(int fd, struct msghdr *m, int flags)
 
 	if (!dgram_buf && !(dgram_buf = malloc(DGRAM_MAX)))
 		return errno = ENOMEM, -1;
+	shim_fd_read(fd, &e);
+	if (flags & MSG_ERRQUEUE)
+		return errqueue_recvmsg(fd, e.domain ? e.domain : AF_INET, m, flags);
 	v = (struct iovec){ dgram_buf, DGRAM_MAX };
-	in = (struct msghdr){ .msg_name = &src, .msg_namelen = sizeof(src), .msg_iov = &v,
-			      .msg_iovlen = 1, .msg_control = m->msg_control,
-			      .msg_controllen = m->msg_controllen };
-	n = real.recvmsg(fd, &in, flags & ~MSG_TRUNC);
-	if (n < 0)
-		return -1;
+	for (;;) {
+		in = (struct msghdr){ .msg_name = &src, .msg_namelen = sizeof(src), .msg_iov = &v,
+				      .msg_iovlen = 1, .msg_control = m->msg_control,
+				      .msg_controllen = m->msg_controllen };
+		n = real.recvmsg(fd, &in, flags & ~MSG_TRUNC);
+		if (n < 0)
+			return -1;
+		if (!is_error_frame(&src, (size_t)n))
+			break;
+		/* An error is no datagram: a peek leaves it, so it goes now. */
+		if (flags & MSG_PEEK)
+			real.recv(fd, NULL, 0, MSG_DONTWAIT);
+		if (relay_error(fd, (size_t)n))
+			return -1;
+	}
 	payload = dgram_buf;
 	plen = (size_t)n;
 	if (from_relay(&src, dgram_buf, plen)) {
-		shim_fd_read(fd, &e);
 		frame_source((const struct ts_udp_frame *)dgram_buf, e.domain ? e.domain : AF_INET,
 			     &tsrc);
 		src = tsrc;

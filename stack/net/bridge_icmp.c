@@ -75,10 +75,16 @@ static int error_errno(int family, uint8_t type, uint8_t code)
 		return code < 16 ? unreach4[code] : 0;
 	if (family == AF_INET && type == ICMP_TE)
 		return EHOSTUNREACH;
+	if (family == AF_INET && type == ICMP_PP)
+		return EPROTO;
 	if (family == AF_INET6 && type == ICMP6_TYPE_DUR)
 		return code < 7 ? unreach6[code] : 0;
+	if (family == AF_INET6 && type == ICMP6_TYPE_PTB)
+		return EMSGSIZE;
 	if (family == AF_INET6 && type == ICMP6_TYPE_TE)
 		return EHOSTUNREACH;
+	if (family == AF_INET6 && type == ICMP6_TYPE_PP)
+		return EPROTO;
 	return 0;
 }
 
@@ -103,6 +109,7 @@ static bool hard_error(int family, uint8_t type, uint8_t code)
 struct quoted {
 	u16_t sport, dport;
 	uint8_t dst[16];
+	u16_t payload; /* where the quoted transport payload starts, from off */
 };
 
 static bool quote_of(int family, int proto, struct pbuf *p, u16_t off, struct quoted *out)
@@ -123,6 +130,7 @@ static bool quote_of(int family, int proto, struct pbuf *p, u16_t off, struct qu
 	}
 	out->sport = (u16_t)((q[hl] << 8) | q[hl + 1]);
 	out->dport = (u16_t)((q[hl + 2] << 8) | q[hl + 3]);
+	out->payload = (u16_t)(hl + 8);
 	return true;
 }
 
@@ -156,6 +164,27 @@ static void udp_error(struct ts_stack *st, int family, int err, struct pbuf *p, 
 			ts_bridge_udp_icmp_error(b, err);
 }
 
+/* Any ICMP error about a datagram of an unconnected UDP socket (the relay's flows):
+ * the socket's error queue gets it, if the socket asked for one (the shim decides). */
+static void relay_error(struct ts_stack *st, int err, const uint8_t *icmp,
+			const struct ts_icmp_frame *h, struct pbuf *p, u16_t off)
+{
+	struct ts_udp_error rec = { .ee_errno = (uint32_t)err, .ee_type = icmp[0],
+				    .ee_code = icmp[1], .ttl = h->ttl };
+	struct quoted q;
+
+	if (!quote_of(h->family, IP_PROTO_UDP, p, off, &q))
+		return;
+	/* Bytes 4-7 of the header: the MTU of a "fragmentation needed" or "packet too
+	 * big", unused (zero) in the others; Linux reports them as they are. */
+	rec.ee_info = ((uint32_t)icmp[4] << 24) | ((uint32_t)icmp[5] << 16) |
+		      ((uint32_t)icmp[6] << 8) | icmp[7];
+	rec.ee_origin = h->family == AF_INET ? 2 : 3; /* SO_EE_ORIGIN_ICMP, _ICMP6 */
+	memcpy(rec.offender, h->addr, sizeof(rec.offender));
+	ts_udp_relay_error(st, h->family, q.sport, q.dport, q.dst, &rec, p,
+			   (u16_t)(off + q.payload));
+}
+
 /* p starts at the IP header (lwIP's raw input); addr is the source. */
 static u8_t on_icmp(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip_addr_t *addr)
 {
@@ -180,9 +209,13 @@ static u8_t on_icmp(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip_add
 		if (wants(b, family, icmp))
 			to_app(b, &h, p, b->req.icmp_raw && family == AF_INET ? 0 : hlen);
 	if ((err = error_errno(family, icmp[0], icmp[1]))) {
-		tcp_error(st, family, err, p, (u16_t)(hlen + ICMP_HDR));
+		/* A smaller path MTU is no reason to give up a connect (Linux lowers the
+		 * MSS instead; lwIP's MSS fits the tunnel already). */
+		if (err != EMSGSIZE)
+			tcp_error(st, family, err, p, (u16_t)(hlen + ICMP_HDR));
 		if (hard_error(family, icmp[0], icmp[1]))
 			udp_error(st, family, err, p, (u16_t)(hlen + ICMP_HDR));
+		relay_error(st, err, icmp, &h, p, (u16_t)(hlen + ICMP_HDR));
 	}
 	return 0; /* not eaten: lwIP answers echo requests itself */
 }

@@ -162,6 +162,12 @@ void ts_udp_relay_setup(struct ts_stack *st);
 void ts_udp_relay_watch(struct ts_stack *st);
 void ts_udp_relay_close(struct ts_stack *st);
 void ts_udp_relay_drain(struct ts_stack *st);
+/* An ICMP error quoting a UDP datagram from local port sport to dst:dport (host
+ * order): framed (TS_UDP_FRAME_ERROR) to the application socket of the relay flow on
+ * that port, if there is one, with the quoted payload from offset off of p. */
+void ts_udp_relay_error(struct ts_stack *st, int family, uint16_t sport, uint16_t dport,
+			const uint8_t *dst, const struct ts_udp_error *rec, struct pbuf *p,
+			uint16_t off);
 int ts_udp_relay_info(struct ts_stack *st, int family, struct sockaddr_storage *addr,
 		      uint8_t token[8]);
 

@@ -65,3 +65,29 @@ ping_big() {
 		expect_eq "requests the server reassembled (sent in fragments)" 2 "$REASM"
 	done
 }
+
+# tracepath_lines WHO ARGS...: tracepath -n ARGS by WHO, its timings taken out.
+tracepath_lines() {
+	local who=$1
+	shift
+	"$who" timeout 30 tracepath -n -m 4 "$@" 2>&1 | sed -E 's/[0-9]+\.[0-9]+ms//; s/ +/ /g; s/ $//'
+}
+
+@test "tracepath and tracepath -6 to a host one router behind the peer: the hops and path MTU of the kernel path" {
+	local addr kernel shim
+	for addr in "$TOPO_FAR_V4" "$TOPO_FAR_V6"; do
+		kernel=$(tracepath_lines in_kclient "$addr")
+		# The router's time exceeded names the hop; the far host's port unreachable
+		# ends the trace; the first probe's local EMSGSIZE gives the tunnel MTU.
+		expect_has "reference: tracepath $addr on the kernel path" " 2: $addr reached" \
+			"$kernel"
+		expect_has "reference: its summary" "Resume: pmtu 1420 hops 2 back 2" "$kernel"
+		shim=$(tracepath_lines shim_run "$addr")
+		echo "# tracepath $addr under the library:" >&3
+		sed 's/^/#   /' <<<"$shim" >&3
+		[ "$shim" = "$kernel" ] && continue
+		echo "tracepath $addr: the library's differs from the kernel path's:" >&2
+		diff <(echo "$kernel") <(echo "$shim") >&2
+		return 1
+	done
+}
