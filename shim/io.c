@@ -56,28 +56,59 @@ bool shim_send_refused(int fd, size_t len)
 	return refused;
 }
 
+/* A connected socket's error, onto its error queue (IP_RECVERR): the name is the
+ * address it is connected to, the payload what the error quotes of its datagram. */
+static void udp_queue_error(int fd, const struct shim_conn *c, const struct ts_udp_errinfo *i)
+{
+	int family = i->rec.ee_origin == SO_EE_ORIGIN_ICMP6 ? AF_INET6 : AF_INET;
+	struct shim_err err = { .ttl = i->rec.ttl, .name = c->remote };
+
+	err.ee.ee_errno = i->rec.ee_errno;
+	err.ee.ee_origin = i->rec.ee_origin;
+	err.ee.ee_type = i->rec.ee_type;
+	err.ee.ee_code = i->rec.ee_code;
+	err.ee.ee_info = i->rec.ee_info;
+	ts_sa_make(&err.offender, family, i->rec.offender, 0);
+	shim_errq_push(fd, &err, i->quote, i->len < sizeof(i->quote) ? i->len : sizeof(i->quote));
+}
+
 /* A zero-length message on a connected UDP flow's pair while the stack's end is still
  * open: an empty datagram, or the stack's wake-up for an ICMP error (port unreachable
  * ...) that the kernel would report on this receive; the stack says which
- * (ts_bridge_udp_error). The pair's EOF (the stack is gone) stays 0. */
+ * (ts_bridge_udp_error). With IP_RECVERR the error also goes onto the socket's error
+ * queue, as the kernel queues it. The pair's EOF (the stack is gone) stays 0. */
 static ssize_t udp_empty(int fd, struct shim_conn *c, int flags)
 {
 	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+	struct ts_udp_errinfo info;
 	struct ts_stack *st;
 	uint64_t id;
+	bool recverr;
 	int err;
 
 	if (poll(&p, 1, 0) < 0 || (p.revents & (POLLRDHUP | POLLHUP)))
 		return 0;
 	shim_conn_lock(c);
 	id = c->id;
+	recverr = c->recverr;
 	shim_conn_unlock(c);
-	if (!id || !(st = shim_tunnel()) || (err = ts_bridge_udp_error(st, id)) <= 0)
+	if (!id || !(st = shim_tunnel()) || (err = ts_bridge_udp_error(st, id, &info)) <= 0)
 		return 0;
 	/* A peek left the wake-up queued: it is no datagram, so it goes too. */
 	if (flags & MSG_PEEK)
 		real.recv(fd, NULL, 0, MSG_DONTWAIT);
+	if (recverr)
+		udp_queue_error(fd, c, &info);
 	return errno = err, -1;
+}
+
+/* MSG_ERRQUEUE on a connected UDP socket: an error the stack still holds (its wake-up
+ * is next in the pair) is taken first. */
+static ssize_t udp_errqueue(int fd, struct shim_conn *c, struct msghdr *m, int flags)
+{
+	if (real.recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT) == 0)
+		udp_empty(fd, c, MSG_PEEK);
+	return shim_errq_recv(fd, c->domain, m, flags, NULL);
 }
 
 int shim_udp_so_error(int fd, struct shim_conn *c)
@@ -323,6 +354,11 @@ SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 	c = shim_tunnel_conn(fd);
 	if (c && shim_icmp_proto(c->proto)) {
 		n = shim_icmp_recvmsg(fd, c, m, flags);
+		shim_conn_put(c);
+		return n;
+	}
+	if (c && c->proto == IPPROTO_UDP && (flags & MSG_ERRQUEUE)) {
+		n = udp_errqueue(fd, c, m, flags);
 		shim_conn_put(c);
 		return n;
 	}

@@ -227,6 +227,7 @@ struct shim_conn {
 	struct sockaddr_storage local;    /* [mu] set by the started callback */
 	uint64_t id;                      /* [mu] the stack's name for it, set with local */
 	bool nodelay, keepalive;          /* [tab] set after connect, for getsockopt */
+	bool recverr;                     /* [mu] UDP: IP_RECVERR / IPV6_RECVERR */
 	/* ICMP sockets (icmp.c) */
 	int sotype;                       /* [const] SOCK_RAW or SOCK_DGRAM; 0 for TCP, UDP */
 	struct shim_icmp_opts {           /* [mu] what the application asked for */

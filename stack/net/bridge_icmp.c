@@ -150,18 +150,45 @@ static void tcp_error(struct ts_stack *st, int family, int err, struct pbuf *p, 
 			ts_bridge_tcp_abort(b, err);
 }
 
-/* An ICMP error about a datagram of a connected UDP flow: pending on it, as on the
- * kernel's connected socket, for hard errors (port unreachable, ...). */
-static void udp_error(struct ts_stack *st, int family, int err, struct pbuf *p, u16_t off)
+/* The error queue's record of an ICMP error (h: its source and TTL). */
+static void error_record(int err, const uint8_t *icmp, const struct ts_icmp_frame *h,
+			 struct ts_udp_error *rec)
 {
-	struct quoted q;
+	memset(rec, 0, sizeof(*rec));
+	rec->ee_errno = (uint32_t)err;
+	rec->ee_type = icmp[0];
+	rec->ee_code = icmp[1];
+	rec->ttl = h->ttl;
+	/* Bytes 4-7 of the header: the MTU of a "fragmentation needed" or "packet too
+	 * big", unused (zero) in the others; Linux reports them as they are. */
+	rec->ee_info = ((uint32_t)icmp[4] << 24) | ((uint32_t)icmp[5] << 16) |
+		       ((uint32_t)icmp[6] << 8) | icmp[7];
+	rec->ee_origin = h->family == AF_INET ? 2 : 3; /* SO_EE_ORIGIN_ICMP, _ICMP6 */
+	memcpy(rec->offender, h->addr, sizeof(rec->offender));
+}
 
-	if (!quote_of(family, IP_PROTO_UDP, p, off, &q))
+/* An ICMP error about a datagram of a connected UDP flow: pending on it, as on the
+ * kernel's connected socket, for hard errors (port unreachable, ...) and, on a socket
+ * with IP_RECVERR, for every error. */
+static void udp_error(struct ts_stack *st, int err, bool hard, const uint8_t *icmp,
+		      const struct ts_icmp_frame *h, struct pbuf *p, u16_t off)
+{
+	struct ts_udp_errinfo info;
+	struct quoted q;
+	u16_t at;
+
+	if (!quote_of(h->family, IP_PROTO_UDP, p, off, &q))
 		return;
+	error_record(err, icmp, h, &info.rec);
+	at = (u16_t)(off + q.payload);
+	info.len = p->tot_len > at ? pbuf_copy_partial(p, info.quote, (u16_t)(p->tot_len - at) <
+						       sizeof(info.quote) ? (u16_t)(p->tot_len - at) :
+						       (u16_t)sizeof(info.quote), at) : 0;
 	for (struct ts_bridge *b = st->bridges; b; b = b->next)
-		if (!b->dead && b->udp && b->udp->local_port == q.sport &&
-		    b->udp->remote_port == q.dport && same_ip(&b->udp->remote_ip, family, q.dst))
-			ts_bridge_udp_icmp_error(b, err);
+		if (!b->dead && b->udp && (hard || b->udp_recverr) &&
+		    b->udp->local_port == q.sport && b->udp->remote_port == q.dport &&
+		    same_ip(&b->udp->remote_ip, h->family, q.dst))
+			ts_bridge_udp_icmp_error(b, err, &info);
 }
 
 /* Any ICMP error about a datagram of an unconnected UDP socket (the relay's flows):
@@ -169,18 +196,12 @@ static void udp_error(struct ts_stack *st, int family, int err, struct pbuf *p, 
 static void relay_error(struct ts_stack *st, int err, const uint8_t *icmp,
 			const struct ts_icmp_frame *h, struct pbuf *p, u16_t off)
 {
-	struct ts_udp_error rec = { .ee_errno = (uint32_t)err, .ee_type = icmp[0],
-				    .ee_code = icmp[1], .ttl = h->ttl };
+	struct ts_udp_error rec;
 	struct quoted q;
 
 	if (!quote_of(h->family, IP_PROTO_UDP, p, off, &q))
 		return;
-	/* Bytes 4-7 of the header: the MTU of a "fragmentation needed" or "packet too
-	 * big", unused (zero) in the others; Linux reports them as they are. */
-	rec.ee_info = ((uint32_t)icmp[4] << 24) | ((uint32_t)icmp[5] << 16) |
-		      ((uint32_t)icmp[6] << 8) | icmp[7];
-	rec.ee_origin = h->family == AF_INET ? 2 : 3; /* SO_EE_ORIGIN_ICMP, _ICMP6 */
-	memcpy(rec.offender, h->addr, sizeof(rec.offender));
+	error_record(err, icmp, h, &rec);
 	ts_udp_relay_error(st, h->family, q.sport, q.dport, q.dst, &rec, p,
 			   (u16_t)(off + q.payload));
 }
@@ -213,8 +234,8 @@ static u8_t on_icmp(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip_add
 		 * MSS instead; lwIP's MSS fits the tunnel already). */
 		if (err != EMSGSIZE)
 			tcp_error(st, family, err, p, (u16_t)(hlen + ICMP_HDR));
-		if (hard_error(family, icmp[0], icmp[1]))
-			udp_error(st, family, err, p, (u16_t)(hlen + ICMP_HDR));
+		udp_error(st, err, hard_error(family, icmp[0], icmp[1]), icmp, &h, p,
+			  (u16_t)(hlen + ICMP_HDR));
 		relay_error(st, err, icmp, &h, p, (u16_t)(hlen + ICMP_HDR));
 	}
 	return 0; /* not eaten: lwIP answers echo requests itself */

@@ -41,6 +41,7 @@ struct ts_cmd {
 	struct wg_peer_stats *stats;
 	struct wg_device_stats *dev_stats;
 	struct ts_tcp_info *info;
+	struct ts_udp_errinfo *udp_err; /* TS_CMD_UDPERR's answer */
 	uint16_t port;
 	int family;
 	struct sockaddr_storage forward;
@@ -204,7 +205,7 @@ void ts_bridge_abort_id(struct ts_stack *st, uint64_t id);
 int ts_bridge_info_id(struct ts_stack *st, uint64_t id, struct ts_tcp_info *out);
 int ts_bridge_options_id(struct ts_stack *st, uint64_t id, const struct ts_bridge_req *opts);
 /* bridge_udp.c: the ICMP error pending on a connected UDP flow, taken (0: none) */
-int ts_bridge_udp_take_error(struct ts_stack *st, uint64_t id);
+int ts_bridge_udp_take_error(struct ts_stack *st, uint64_t id, struct ts_udp_errinfo *out);
 /* An inbound bridge gets its claimer's callbacks; false when it has already ended. */
 bool ts_bridge_adopt_ops(struct ts_stack *st, uint64_t id, const struct ts_bridge_ops *ops,
 			 void *arg);
