@@ -232,6 +232,7 @@ struct shim_conn {
 	int sotype;                       /* [const] SOCK_RAW or SOCK_DGRAM; 0 for TCP, UDP */
 	struct shim_icmp_opts {           /* [mu] what the application asked for */
 		int ttl;                  /* IP_TTL or IPV6_UNICAST_HOPS */
+		int pmtudisc;             /* IP_MTU_DISCOVER or IPV6_MTU_DISCOVER */
 		bool recvttl, recverr, recvtos;
 		uint32_t filter;          /* ICMP_FILTER: a set bit drops that type */
 		uint32_t filter6[8];      /* ICMP6_FILTER, likewise */

@@ -66,6 +66,22 @@ ping_big() {
 	done
 }
 
+@test "ping -M do -s 2000, IPv4 and IPv6: the local error with the tunnel MTU, as on the kernel path" {
+	local fam addr kernel
+	for fam in 4 6; do
+		addr=$TOPO_SERVER_V4
+		[ "$fam" = 4 ] || addr=$TOPO_SERVER_V6
+		ping_big in_kclient "$fam" "$addr" -M do
+		expect_has "reference: ping -$fam -M do on the kernel path" \
+			"local error: message too long, mtu" "$OUT"
+		kernel=$(sed 's/time [0-9]*ms//' <<<"$OUT")
+		ping_big shim_run "$fam" "$addr" -M do
+		expect_eq "ping -$fam -M do -s 2000 under the library" "$kernel" \
+			"$(sed 's/time [0-9]*ms//' <<<"$OUT")"
+		expect_eq "requests the server reassembled (none sent)" 0 "$REASM"
+	done
+}
+
 # tracepath_lines WHO ARGS...: tracepath -n ARGS by WHO, its timings taken out.
 tracepath_lines() {
 	local who=$1
