@@ -95,13 +95,14 @@ static bool same_ip(const ip_addr_t *ip, int family, const uint8_t *addr)
 	return IP_IS_V6(ip) && memcmp(ip_2_ip6(ip)->addr, addr, 16) == 0;
 }
 
-/* Linux's "hard" errors (the fatal column of icmp_err_convert and icmpv6_err_convert):
- * the ones a connected UDP socket without IP_RECVERR reports. */
+/* Linux's "hard" errors (the fatal column of icmp_err_convert and icmpv6_err_convert,
+ * and parameter problems): the ones a connected UDP socket without IP_RECVERR reports. */
 static bool hard_error(int family, uint8_t type, uint8_t code)
 {
 	if (family == AF_INET)
-		return type == ICMP_DUR && code < 16 && (0xe7ccu >> code) & 1;
-	return type == ICMP6_TYPE_DUR && code < 7 && (0x72u >> code) & 1;
+		return type == ICMP_PP || (type == ICMP_DUR && code < 16 && (0xe7ccu >> code) & 1);
+	return type == ICMP6_TYPE_PP ||
+	       (type == ICMP6_TYPE_DUR && code < 7 && (0x72u >> code) & 1);
 }
 
 /* The transport ports and destination of the packet an ICMP error quotes (from offset
