@@ -224,6 +224,9 @@ static void fill_request(struct ts_bridge_req *req, int fd, const struct shim_fd
 	req->fd = stack_end;
 	if (!e || !e->is_bound)
 		kernel_bound_port(fd, dst, &req->local);
+	/* Asked of the kernel socket, which is replaced: an error queue it wants. */
+	if (proto == IPPROTO_UDP)
+		req->recverr = shim_udp_recverr(fd, dst->ss_family);
 	if (!e)
 		return;
 	if (e->is_bound)
@@ -404,6 +407,7 @@ int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type)
 	shim_map_to_domain(&c->remote, c->domain);
 	c->state = CONN_CONNECTING;
 	fill_request(&req, fd, e.kind ? &e : NULL, dst, proto, sv[1]);
+	c->recverr = req.recverr;
 	if (proto == IPPROTO_TCP && nonblock)
 		hold_pollout(sv[0], &req, c);
 	err = open_bridge(st, c, &req);

@@ -73,6 +73,7 @@ static void take_options(int fd, int app, struct shim_conn *c)
 
 	if (c->domain == AF_INET) {
 		c->icmp.ttl = get_opt(fd, IPPROTO_IP, IP_TTL);
+		c->icmp.pmtudisc = get_opt(fd, IPPROTO_IP, IP_MTU_DISCOVER);
 		c->icmp.recvttl = get_opt(fd, IPPROTO_IP, IP_RECVTTL);
 		c->icmp.recverr = get_opt(fd, IPPROTO_IP, IP_RECVERR);
 		c->icmp.recvtos = get_opt(fd, IPPROTO_IP, IP_RECVTOS);
@@ -80,6 +81,7 @@ static void take_options(int fd, int app, struct shim_conn *c)
 			c->icmp.filter = (uint32_t)get_opt(fd, SOL_RAW, ICMP_FILTER);
 	} else {
 		c->icmp.ttl = get_opt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS);
+		c->icmp.pmtudisc = get_opt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER);
 		c->icmp.recvttl = get_opt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT);
 		c->icmp.recverr = get_opt(fd, IPPROTO_IPV6, IPV6_RECVERR);
 		l = sizeof(c->icmp.filter6);
@@ -177,9 +179,9 @@ static ssize_t frame_send(int fd, struct shim_conn *c, const struct iovec *iov, 
 	struct ts_icmp_frame h = { .type = TS_ICMP_FRAME_DATA };
 	struct iovec v[UIO_MAXIOV];
 	size_t len = shim_iov_len(iov, iovlen);
+	struct shim_icmp_opts o;
 	uint8_t head[2];
 	ssize_t n;
-	int ttl;
 
 	if (iovlen >= UIO_MAXIOV)
 		return errno = EMSGSIZE, -1;
@@ -193,10 +195,14 @@ static ssize_t frame_send(int fd, struct shim_conn *c, const struct iovec *iov, 
 	     head[0] != (c->domain == AF_INET ? ICMP_ECHO : ICMP6_ECHO_REQUEST)))
 		return errno = EINVAL, -1;
 	shim_conn_lock(c);
-	ttl = c->icmp.ttl;
+	o = c->icmp;
 	shim_conn_unlock(c);
+	/* Larger than the tunnel MTU where the socket forbids fragmenting (ping -M do):
+	 * EMSGSIZE and the local error, as the kernel gives them. */
+	if (shim_too_big(fd, o.pmtudisc, o.recverr, dst, len + (c->domain == AF_INET ? 20 : 40)))
+		return -1;
 	h.family = (uint8_t)c->domain;
-	h.ttl = (uint8_t)(ttl > 0 && ttl < 256 ? ttl : 64);
+	h.ttl = (uint8_t)(o.ttl > 0 && o.ttl < 256 ? o.ttl : 64);
 	memcpy(h.addr, dst->ss_family == AF_INET ?
 		       (const void *)&((const struct sockaddr_in *)dst)->sin_addr :
 		       (const void *)&((const struct sockaddr_in6 *)dst)->sin6_addr,
@@ -342,8 +348,9 @@ ssize_t shim_icmp_recvmsg(int fd, struct shim_conn *c, struct msghdr *m, int fla
 	struct shim_icmp_opts o;
 	ssize_t n;
 
+	/* Only local errors: ICMP errors reach a raw socket as messages. */
 	if (flags & MSG_ERRQUEUE)
-		return errno = EAGAIN, -1;
+		return shim_errq_recv(fd, c->domain, m, flags, NULL);
 	if (!frame_buf && !(frame_buf = malloc(FRAME_MAX)))
 		return errno = ENOMEM, -1;
 	v = (struct iovec){ frame_buf, FRAME_MAX };
@@ -406,6 +413,12 @@ int shim_icmp_setsockopt(struct shim_conn *c, int fd, int level, int name, const
 		c->icmp.recverr = v != 0;
 	} else if (level == IPPROTO_IP && name == IP_RECVTOS) {
 		c->icmp.recvtos = v != 0;
+	} else if ((level == IPPROTO_IP && name == IP_MTU_DISCOVER) ||
+		   (level == IPPROTO_IPV6 && name == IPV6_MTU_DISCOVER)) {
+		if (v < IP_PMTUDISC_DONT || v > IP_PMTUDISC_OMIT)
+			rc = EINVAL;
+		else
+			c->icmp.pmtudisc = v;
 	} else if (level == SOL_RAW && name == ICMP_FILTER && c->sotype == SOCK_RAW &&
 		   c->domain == AF_INET) {
 		c->icmp.filter = (uint32_t)v;
@@ -458,6 +471,9 @@ int shim_icmp_getsockopt(struct shim_conn *c, int fd, int level, int name, void 
 	if ((level == IPPROTO_IP && name == IP_RECVERR) ||
 	    (level == IPPROTO_IPV6 && name == IPV6_RECVERR))
 		return put_int(val, len, o.recverr);
+	if ((level == IPPROTO_IP && name == IP_MTU_DISCOVER) ||
+	    (level == IPPROTO_IPV6 && name == IPV6_MTU_DISCOVER))
+		return put_int(val, len, o.pmtudisc);
 	if (level == SOL_RAW && name == ICMP_FILTER)
 		return put_int(val, len, (int)o.filter);
 	if (level == IPPROTO_ICMPV6 && name == ICMP6_FILTER && val && len) {

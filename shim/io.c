@@ -56,28 +56,59 @@ bool shim_send_refused(int fd, size_t len)
 	return refused;
 }
 
+/* A connected socket's error, onto its error queue (IP_RECVERR): the name is the
+ * address it is connected to, the payload what the error quotes of its datagram. */
+static void udp_queue_error(int fd, const struct shim_conn *c, const struct ts_udp_errinfo *i)
+{
+	int family = i->rec.ee_origin == SO_EE_ORIGIN_ICMP6 ? AF_INET6 : AF_INET;
+	struct shim_err err = { .ttl = i->rec.ttl, .name = c->remote };
+
+	err.ee.ee_errno = i->rec.ee_errno;
+	err.ee.ee_origin = i->rec.ee_origin;
+	err.ee.ee_type = i->rec.ee_type;
+	err.ee.ee_code = i->rec.ee_code;
+	err.ee.ee_info = i->rec.ee_info;
+	ts_sa_make(&err.offender, family, i->rec.offender, 0);
+	shim_errq_push(fd, &err, i->quote, i->len < sizeof(i->quote) ? i->len : sizeof(i->quote));
+}
+
 /* A zero-length message on a connected UDP flow's pair while the stack's end is still
  * open: an empty datagram, or the stack's wake-up for an ICMP error (port unreachable
  * ...) that the kernel would report on this receive; the stack says which
- * (ts_bridge_udp_error). The pair's EOF (the stack is gone) stays 0. */
+ * (ts_bridge_udp_error). With IP_RECVERR the error also goes onto the socket's error
+ * queue, as the kernel queues it. The pair's EOF (the stack is gone) stays 0. */
 static ssize_t udp_empty(int fd, struct shim_conn *c, int flags)
 {
 	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+	struct ts_udp_errinfo info;
 	struct ts_stack *st;
 	uint64_t id;
+	bool recverr;
 	int err;
 
 	if (poll(&p, 1, 0) < 0 || (p.revents & (POLLRDHUP | POLLHUP)))
 		return 0;
 	shim_conn_lock(c);
 	id = c->id;
+	recverr = c->recverr;
 	shim_conn_unlock(c);
-	if (!id || !(st = shim_tunnel()) || (err = ts_bridge_udp_error(st, id)) <= 0)
+	if (!id || !(st = shim_tunnel()) || (err = ts_bridge_udp_error(st, id, &info)) <= 0)
 		return 0;
 	/* A peek left the wake-up queued: it is no datagram, so it goes too. */
 	if (flags & MSG_PEEK)
 		real.recv(fd, NULL, 0, MSG_DONTWAIT);
+	if (recverr)
+		udp_queue_error(fd, c, &info);
 	return errno = err, -1;
+}
+
+/* MSG_ERRQUEUE on a connected UDP socket: an error the stack still holds (its wake-up
+ * is next in the pair) is taken first. */
+static ssize_t udp_errqueue(int fd, struct shim_conn *c, struct msghdr *m, int flags)
+{
+	if (real.recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT) == 0)
+		udp_empty(fd, c, MSG_PEEK);
+	return shim_errq_recv(fd, c->domain, m, flags, NULL);
 }
 
 int shim_udp_so_error(int fd, struct shim_conn *c)
@@ -158,6 +189,104 @@ static size_t scatter(const struct iovec *iov, size_t n, const uint8_t *p, size_
 	return done;
 }
 
+/* An ICMP error the stack framed (TS_UDP_FRAME_ERROR), n bytes in dgram_buf: onto the
+ * socket's error queue if it asked for one (IP_RECVERR), and then, as the kernel sets
+ * sk_err for it, the receive that found it fails with its errno (true). Without
+ * IP_RECVERR an unconnected socket never hears of it (false). */
+static bool relay_error(int fd, size_t n)
+{
+	const struct ts_udp_frame *h = (const struct ts_udp_frame *)dgram_buf;
+	struct ts_udp_error rec;
+	struct shim_err err = { 0 };
+	size_t hl = sizeof(*h) + sizeof(rec);
+
+	if (n < hl || !shim_udp_recverr(fd, h->family))
+		return false;
+	memcpy(&rec, dgram_buf + sizeof(*h), sizeof(rec));
+	err.ee.ee_errno = rec.ee_errno;
+	err.ee.ee_origin = rec.ee_origin;
+	err.ee.ee_type = rec.ee_type;
+	err.ee.ee_code = rec.ee_code;
+	err.ee.ee_info = rec.ee_info;
+	err.ttl = rec.ttl;
+	ts_sa_make(&err.name, h->family, h->addr, h->port);
+	ts_sa_make(&err.offender, h->family, rec.offender, 0);
+	if (shim_errq_push(fd, &err, dgram_buf + hl, n - hl) < 0)
+		return false;
+	errno = (int)rec.ee_errno;
+	return true;
+}
+
+static bool is_error_frame(const struct sockaddr_storage *src, size_t n)
+{
+	return from_relay(src, dgram_buf, n) &&
+	       ((const struct ts_udp_frame *)dgram_buf)->type == TS_UDP_FRAME_ERROR;
+}
+
+static int get_int(int fd, int level, int name)
+{
+	int v = 0;
+	socklen_t l = sizeof(v);
+
+	return real.getsockopt(fd, level, name, &v, &l) < 0 ? 0 : v;
+}
+
+/* The TTL control message the kernel socket was asked for, for errors of family. */
+static int ttl_cmsg(int fd, int family)
+{
+	if (family == AF_INET)
+		return get_int(fd, IPPROTO_IP, IP_RECVTTL) ? IP_TTL : 0;
+	if (get_int(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT))
+		return IPV6_HOPLIMIT;
+	return get_int(fd, IPPROTO_IPV6, IPV6_2292HOPLIMIT) ? IPV6_2292HOPLIMIT : 0;
+}
+
+/* MSG_ERRQUEUE on a socket that talks to the tunnel through the relay: the errors of
+ * its tunnel traffic are in the shim's queue, or still in the kernel socket's
+ * receive queue as the stack's frames (taken when one is next); those of its host
+ * traffic are in the kernel's error queue, where the errors about the frames it sent
+ * the relay on loopback are no concern of the program's and are dropped. */
+static ssize_t errqueue_recvmsg(int fd, int domain, struct msghdr *m, int flags)
+{
+	const struct shim_relay *r = domain == AF_INET ? &shim_relay4 : &shim_relay6;
+	struct sockaddr_storage src;
+	struct iovec v = { dgram_buf, DGRAM_MAX };
+	struct msghdr in;
+	socklen_t cap = m->msg_namelen;
+	ssize_t n;
+
+	for (;;) {
+		n = real.recvmsg(fd, &(struct msghdr){ .msg_name = &src, .msg_namelen = sizeof(src),
+						       .msg_iov = &v, .msg_iovlen = 1 },
+				 MSG_PEEK | MSG_DONTWAIT);
+		if (n >= 0 && is_error_frame(&src, (size_t)n)) {
+			real.recv(fd, NULL, 0, MSG_DONTWAIT);
+			if (!relay_error(fd, (size_t)n))
+				continue;
+		}
+		if (shim_errq_pending(fd))
+			return shim_errq_recv(fd, domain, m, flags, ttl_cmsg);
+		break;
+	}
+	for (;;) {
+		in = *m;
+		in.msg_name = &src;
+		in.msg_namelen = sizeof(src);
+		n = real.recvmsg(fd, &in, flags);
+		if (n < 0)
+			return -1;
+		if (!(__atomic_load_n(&r->ready, __ATOMIC_ACQUIRE) &&
+		      memcmp(&src, &r->addr, ts_sa_len(&r->addr)) == 0))
+			break;
+	}
+	if (m->msg_name)
+		memcpy(m->msg_name, &src, cap < in.msg_namelen ? cap : in.msg_namelen);
+	m->msg_namelen = in.msg_namelen;
+	m->msg_controllen = in.msg_controllen;
+	m->msg_flags = in.msg_flags;
+	return n;
+}
+
 /* recvmsg for a socket that may receive relay frames. */
 static ssize_t strip_recvmsg(int fd, struct msghdr *m, int flags)
 {
@@ -172,17 +301,28 @@ static ssize_t strip_recvmsg(int fd, struct msghdr *m, int flags)
 
 	if (!dgram_buf && !(dgram_buf = malloc(DGRAM_MAX)))
 		return errno = ENOMEM, -1;
+	shim_fd_read(fd, &e);
+	if (flags & MSG_ERRQUEUE)
+		return errqueue_recvmsg(fd, e.domain ? e.domain : AF_INET, m, flags);
 	v = (struct iovec){ dgram_buf, DGRAM_MAX };
-	in = (struct msghdr){ .msg_name = &src, .msg_namelen = sizeof(src), .msg_iov = &v,
-			      .msg_iovlen = 1, .msg_control = m->msg_control,
-			      .msg_controllen = m->msg_controllen };
-	n = real.recvmsg(fd, &in, flags & ~MSG_TRUNC);
-	if (n < 0)
-		return -1;
+	for (;;) {
+		in = (struct msghdr){ .msg_name = &src, .msg_namelen = sizeof(src), .msg_iov = &v,
+				      .msg_iovlen = 1, .msg_control = m->msg_control,
+				      .msg_controllen = m->msg_controllen };
+		n = real.recvmsg(fd, &in, flags & ~MSG_TRUNC);
+		if (n < 0)
+			return -1;
+		if (!is_error_frame(&src, (size_t)n))
+			break;
+		/* An error is no datagram: a peek leaves it, so it goes now. */
+		if (flags & MSG_PEEK)
+			real.recv(fd, NULL, 0, MSG_DONTWAIT);
+		if (relay_error(fd, (size_t)n))
+			return -1;
+	}
 	payload = dgram_buf;
 	plen = (size_t)n;
 	if (from_relay(&src, dgram_buf, plen)) {
-		shim_fd_read(fd, &e);
 		frame_source((const struct ts_udp_frame *)dgram_buf, e.domain ? e.domain : AF_INET,
 			     &tsrc);
 		src = tsrc;
@@ -214,6 +354,11 @@ SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 	c = shim_tunnel_conn(fd);
 	if (c && shim_icmp_proto(c->proto)) {
 		n = shim_icmp_recvmsg(fd, c, m, flags);
+		shim_conn_put(c);
+		return n;
+	}
+	if (c && c->proto == IPPROTO_UDP && (flags & MSG_ERRQUEUE)) {
+		n = udp_errqueue(fd, c, m, flags);
 		shim_conn_put(c);
 		return n;
 	}

@@ -5,6 +5,8 @@
 #ifndef TS_SHIM_H
 #define TS_SHIM_H
 
+#include <time.h> /* linux/errqueue.h needs struct timespec */
+#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -225,10 +227,12 @@ struct shim_conn {
 	struct sockaddr_storage local;    /* [mu] set by the started callback */
 	uint64_t id;                      /* [mu] the stack's name for it, set with local */
 	bool nodelay, keepalive;          /* [tab] set after connect, for getsockopt */
+	bool recverr;                     /* [mu] UDP: IP_RECVERR / IPV6_RECVERR */
 	/* ICMP sockets (icmp.c) */
 	int sotype;                       /* [const] SOCK_RAW or SOCK_DGRAM; 0 for TCP, UDP */
 	struct shim_icmp_opts {           /* [mu] what the application asked for */
 		int ttl;                  /* IP_TTL or IPV6_UNICAST_HOPS */
+		int pmtudisc;             /* IP_MTU_DISCOVER or IPV6_MTU_DISCOVER */
 		bool recvttl, recverr, recvtos;
 		uint32_t filter;          /* ICMP_FILTER: a set bit drops that type */
 		uint32_t filter6[8];      /* ICMP6_FILTER, likewise */
@@ -418,6 +422,34 @@ int shim_icmp_setsockopt(struct shim_conn *c, int fd, int level, int name, const
 			 socklen_t len);
 int shim_icmp_getsockopt(struct shim_conn *c, int fd, int level, int name, void *val,
 			 socklen_t *len);
+
+/* ---- errqueue.c: the error queue of sockets whose errors come from the stack ---- */
+struct shim_err {
+	struct sock_extended_err ee;       /* as the kernel fills it (linux/errqueue.h) */
+	struct sockaddr_storage offender;  /* family 0 for a local error */
+	struct sockaddr_storage name;      /* the destination of what failed (msg_name) */
+	int ttl;                           /* the error's TTL or hop limit; -1: local */
+};
+/* Queues an error, with the quoted payload, on fd's socket. */
+int shim_errq_push(int fd, const struct shim_err *err, const void *data, size_t len);
+/* recvmsg(MSG_ERRQUEUE) from fd's queue, as the kernel answers it for a socket of
+ * domain; ttl_cmsg gives the control message type of the TTL of an error of family
+ * that the socket asked for (IP_TTL, IPV6_HOPLIMIT, IPV6_2292HOPLIMIT), or 0 (NULL:
+ * never). It is called with the queue's lock held: no shim lock in it. EAGAIN when
+ * the queue is empty. */
+ssize_t shim_errq_recv(int fd, int domain, struct msghdr *m, int flags,
+		       int (*ttl_cmsg)(int fd, int family));
+bool shim_errq_pending(int fd);
+void shim_errq_after_fork(void);
+/* udp.c: the local error of a send over the tunnel MTU where the socket forbids
+ * fragmenting (IP_MTU_DISCOVER): true, with errno EMSGSIZE and the error queued if
+ * the socket has IP_RECVERR; ip_len is the datagram's size with its IP header. */
+bool shim_too_big(int fd, int pmtudisc, bool recverr, const struct sockaddr_storage *dst,
+		  size_t ip_len);
+
+/* udp.c: the socket asked for an error queue for errors of family (IP_RECVERR or
+ * IPV6_RECVERR, asked of the kernel socket). */
+bool shim_udp_recverr(int fd, int family);
 
 /* ---- udp.c, io.c: unconnected UDP through the stack's relay ---- */
 /* The stack's UDP relay for one family, asked for once (udp.c, under its lock). */

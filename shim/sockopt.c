@@ -103,6 +103,12 @@ SHIM_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 	return rc;
 }
 
+static bool recverr_option(int level, int name)
+{
+	return (level == IPPROTO_IP && name == IP_RECVERR) ||
+	       (level == IPPROTO_IPV6 && name == IPV6_RECVERR);
+}
+
 static int put_int(void *val, socklen_t *len, int v)
 {
 	if (!val || !len || *len < sizeof(int))
@@ -209,6 +215,14 @@ static int tunnel_getsockopt(int fd, const struct conn_view *v, int level, int n
 			return put_int(val, len, conn_option(v->c, true));
 		}
 		return real.getsockopt(fd, level, name, val, len);
+	}
+	if (v->proto == IPPROTO_UDP && v->c && recverr_option(level, name)) {
+		bool on;
+
+		shim_conn_lock(v->c);
+		on = v->c->recverr;
+		shim_conn_unlock(v->c);
+		return put_int(val, len, on);
 	}
 	if (level == IPPROTO_TCP && v->proto == IPPROTO_TCP) {
 		if (name == TCP_INFO)
@@ -340,6 +354,14 @@ static void tunnel_setsockopt(int fd, int level, int name, const void *val, sock
 		return;
 	if (c->proto == IPPROTO_TCP && lwip_option(level, name)) {
 		shim_conn_lock(c);
+		id = c->id;
+		shim_conn_unlock(c);
+	}
+	/* The stack wakes a connected UDP socket for every ICMP error once it has an
+	 * error queue, not only for the hard ones. */
+	if (c->proto == IPPROTO_UDP && recverr_option(level, name)) {
+		shim_conn_lock(c);
+		c->recverr = o.recverr = get_int(val, len) != 0;
 		id = c->id;
 		shim_conn_unlock(c);
 	}

@@ -125,6 +125,7 @@ static void after_fork_child(void)
 {
 	pthread_mutex_init(&start_lock, NULL);
 	shim_udp_after_fork();
+	shim_errq_after_fork();
 	/* The continuation keeps the stack's descriptors: it is the stack now. */
 	if (shim_detaching)
 		return;

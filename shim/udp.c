@@ -84,6 +84,63 @@ static void frame_for(struct ts_udp_frame *h, const struct shim_relay *r,
 	}
 }
 
+static int get_int(int fd, int level, int name)
+{
+	int v = 0;
+	socklen_t l = sizeof(v);
+
+	return real.getsockopt(fd, level, name, &v, &l) < 0 ? 0 : v;
+}
+
+bool shim_too_big(int fd, int pmtudisc, bool recverr, const struct sockaddr_storage *dst,
+		  size_t ip_len)
+{
+	struct shim_err err = { .ttl = -1 };
+	int mtu = shim_cfg.mtu > 0 ? shim_cfg.mtu : 1420;
+
+	/* IP_PMTUDISC_DO, _PROBE and _INTERFACE forbid fragmenting (ip_sk_ignore_df);
+	 * the IPv6 values are the same. */
+	if (ip_len <= (size_t)mtu || pmtudisc < IP_PMTUDISC_DO || pmtudisc == IP_PMTUDISC_OMIT)
+		return false;
+	if (recverr) {
+		/* ip_local_error, ipv6_local_error: no offender, no payload; the name is
+		 * the destination, with the port an unconnected IPv4 socket has (none). */
+		err.ee.ee_errno = EMSGSIZE;
+		err.ee.ee_origin = SO_EE_ORIGIN_LOCAL;
+		err.ee.ee_info = (uint32_t)mtu;
+		err.name = *dst;
+		if (dst->ss_family == AF_INET)
+			ts_sa_set_port(&err.name, 0);
+		shim_errq_push(fd, &err, NULL, 0);
+	}
+	errno = EMSGSIZE;
+	return true;
+}
+
+/* The options the kernel would apply to this datagram: its TTL (in the frame, for
+ * the stack) and path MTU discovery (a datagram too big for the tunnel where
+ * fragmenting is forbidden fails here, as the kernel fails it). */
+static bool udp_options(int fd, int domain, const struct sockaddr_storage *dst, size_t len,
+			uint8_t *ttl)
+{
+	bool v4 = domain == AF_INET;
+	int t = get_int(fd, v4 ? IPPROTO_IP : IPPROTO_IPV6, v4 ? IP_TTL : IPV6_UNICAST_HOPS);
+	size_t ip_len = len + (dst->ss_family == AF_INET ? 28 : 48);
+
+	*ttl = (uint8_t)(t > 0 && t < 256 ? t : 64);
+	if (ip_len <= (size_t)(shim_cfg.mtu > 0 ? shim_cfg.mtu : 1420))
+		return true;
+	return !shim_too_big(fd, get_int(fd, v4 ? IPPROTO_IP : IPPROTO_IPV6,
+					 v4 ? IP_MTU_DISCOVER : IPV6_MTU_DISCOVER),
+			     shim_udp_recverr(fd, dst->ss_family), dst, ip_len);
+}
+
+bool shim_udp_recverr(int fd, int family)
+{
+	return family == AF_INET ? get_int(fd, IPPROTO_IP, IP_RECVERR) != 0 :
+				   get_int(fd, IPPROTO_IPV6, IPV6_RECVERR) != 0;
+}
+
 ssize_t shim_udp_send_tunnel(int fd, struct shim_fd *e, const struct iovec *iov, size_t iovlen,
 			     int flags, const struct sockaddr_storage *dst)
 {
@@ -91,6 +148,7 @@ ssize_t shim_udp_send_tunnel(int fd, struct shim_fd *e, const struct iovec *iov,
 	struct ts_udp_frame h;
 	struct shim_relay r;
 	struct msghdr m = { 0 };
+	uint8_t ttl;
 	ssize_t n;
 
 	if (iovlen >= UIO_MAXIOV)
@@ -98,13 +156,17 @@ ssize_t shim_udp_send_tunnel(int fd, struct shim_fd *e, const struct iovec *iov,
 	/* An IPv4 socket reaches an IPv6 address only as a redirected DNS query. */
 	if (dst->ss_family == AF_INET6 && e->domain == AF_INET && !e->dns_shown.sin6_family)
 		return errno = EAFNOSUPPORT, -1;
-	if (relay_for(e->domain, &r) < 0 || ensure_bound(fd, e->domain) < 0)
-		return -1;
+	/* Set first: the receive calls look at the socket's error queue from now on. */
 	if (!(e->flags & SFDF_UDP_TUNNEL)) {
 		e->flags |= SFDF_UDP_TUNNEL;
 		shim_fd_set_flag(fd, e->gen, SFDF_UDP_TUNNEL);
 	}
+	if (!udp_options(fd, e->domain, dst, shim_iov_len(iov, iovlen), &ttl))
+		return -1;
+	if (relay_for(e->domain, &r) < 0 || ensure_bound(fd, e->domain) < 0)
+		return -1;
 	frame_for(&h, &r, dst, TS_UDP_FRAME_DATA);
+	h.ttl = ttl;
 	v[0] = (struct iovec){ &h, sizeof(h) };
 	memcpy(&v[1], iov, iovlen * sizeof(*iov));
 	m.msg_name = &r.addr;

@@ -62,6 +62,8 @@ struct ts_bridge_req {
 	bool keepalive;
 	int keepidle, keepintvl, keepcnt; /* seconds / count; 0 = lwIP's default */
 	bool icmp_raw;                   /* ICMP: a raw socket (else a ping socket) */
+	bool recverr;                    /* UDP: IP_RECVERR / IPV6_RECVERR (every ICMP
+					  * error counts, not only the hard ones) */
 };
 
 struct ts_bridge_result {
@@ -95,10 +97,12 @@ int ts_bridge_abort(struct ts_stack *st, uint64_t id);
 
 /* A connected UDP flow (proto IPPROTO_UDP) that an ICMP error concerns (port
  * unreachable, ...: the errors Linux reports on a connected UDP socket without
- * IP_RECVERR) gets a zero-length message in its pair, which is no datagram then: the
- * error is pending in the stack until taken by this call. Returns it (ECONNREFUSED,
- * ...), or 0 when none is pending (the message was an empty datagram). */
-int ts_bridge_udp_error(struct ts_stack *st, uint64_t id);
+ * IP_RECVERR; with it, every error) gets a zero-length message in its pair, which is
+ * no datagram then: the error is pending in the stack until taken by this call.
+ * Returns it (ECONNREFUSED, ...), or 0 when none is pending (the message was an empty
+ * datagram); out (if not NULL) gets the error in full, for the error queue. */
+struct ts_udp_errinfo; /* below, with struct ts_udp_error */
+int ts_bridge_udp_error(struct ts_stack *st, uint64_t id, struct ts_udp_errinfo *out);
 
 /* TCP_NODELAY and keepalive set after the connect (req's fields; the same meaning). */
 int ts_bridge_tcp_options(struct ts_stack *st, uint64_t id, const struct ts_bridge_req *opts);
@@ -129,13 +133,36 @@ pid_t ts_stack_detach(struct ts_stack *st, void (*child_setup)(void));
 #define TS_UDP_FRAME_DATA 1
 #define TS_UDP_FRAME_CLOSE 2
 #define TS_UDP_FRAME_OPEN 3   /* a server socket: family AF_INET, AF_INET6 or 0 for both */
+#define TS_UDP_FRAME_ERROR 4  /* from the stack: an ICMP error (below) */
 struct ts_udp_frame {
 	uint8_t token[8];
 	uint8_t type;
 	uint8_t family;   /* AF_INET or AF_INET6 */
 	uint16_t port;    /* network order: destination (to the stack) or source (from it) */
 	uint8_t addr[16];
+	uint8_t ttl;      /* to the stack: the TTL or hop limit to send with (0: 64) */
+	uint8_t pad[3];
 } __attribute__((packed));
+
+/* TS_UDP_FRAME_ERROR: an ICMP error about a datagram the socket sent. The frame's
+ * family, addr and port are that datagram's destination; this record follows, then
+ * the part of the datagram's payload that the error quotes. The fields are struct
+ * sock_extended_err's (linux/errqueue.h) for the socket's error queue (IP_RECVERR):
+ * errno as Linux converts the type and code, origin SO_EE_ORIGIN_ICMP or _ICMP6, info
+ * the MTU of a "fragmentation needed" or "packet too big"; the offender (the error's
+ * source, of the frame's family) and the TTL or hop limit the error arrived with. */
+struct ts_udp_error {
+	uint32_t ee_errno, ee_info;
+	uint8_t ee_origin, ee_type, ee_code, ttl;
+	uint8_t offender[16];
+} __attribute__((packed));
+
+/* A connected UDP flow's pending error in full (ts_bridge_udp_error). */
+struct ts_udp_errinfo {
+	struct ts_udp_error rec;         /* as in a TS_UDP_FRAME_ERROR (above) */
+	uint16_t len;                    /* the quoted payload's, at most sizeof(quote) */
+	uint8_t quote[512];
+};
 
 /* The relay address for sockets of this family (AF_INET or AF_INET6), and the token.
  * -EAFNOSUPPORT when there is none for that family. */

@@ -43,14 +43,16 @@
 #define LWIP_DNS 0
 /* Raw pcbs carry the applications' ICMP sockets (bridge_icmp.c). */
 #define LWIP_RAW 1
-/* Reassemble fragments the peer's side may produce; we never fragment ourselves
- * (the MSS fits the tunnel MTU). */
+/* Reassemble fragments the peer's side may produce, and fragment what is larger
+ * than the tunnel MTU as the kernel does for a socket that has not asked for path MTU
+ * discovery (ping -s 2000, a large UDP datagram); TCP segments fit the MSS anyway.
+ * Sockets that forbid fragmenting (IP_MTU_DISCOVER) get EMSGSIZE in the shim. */
 #define IP_REASSEMBLY 1
-#define IP_FRAG 0
+#define IP_FRAG 1
 #define LWIP_IPV6_REASS 1
 /* 64-bit pointers do not fit in the fragment header: reassembly copies it. */
 #define IPV6_FRAG_COPYHEADER 1
-#define LWIP_IPV6_FRAG 0
+#define LWIP_IPV6_FRAG 1
 #define IP_REASS_MAX_PBUFS 128
 
 #define LWIP_TCP 1

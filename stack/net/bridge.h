@@ -32,6 +32,8 @@ struct ts_bridge {
 	/* UDP */
 	struct udp_pcb *udp;
 	int udp_err;               /* an ICMP error not yet taken by the application */
+	struct ts_udp_errinfo udp_errinfo; /* ... in full */
+	bool udp_recverr;          /* the socket has IP_RECVERR: every error counts */
 	/* ICMP sockets (bridge_icmp.c) */
 	bool icmp;
 	int icmp_family;           /* AF_INET or AF_INET6 */
@@ -46,7 +48,7 @@ void ts_bridge_tcp_abort(struct ts_bridge *b, int error);
 void ts_bridge_tcp_hold_syns(struct ts_stack *st, uint64_t now);
 
 /* bridge_udp.c: an ICMP error about a connected UDP flow, for its next receive */
-void ts_bridge_udp_icmp_error(struct ts_bridge *b, int err);
+void ts_bridge_udp_icmp_error(struct ts_bridge *b, int err, const struct ts_udp_errinfo *info);
 
 /* bridge_icmp.c: ICMP sockets, fed by one raw pcb per family; ICMP errors fail the
  * TCP connects they concern */

@@ -75,10 +75,16 @@ static int error_errno(int family, uint8_t type, uint8_t code)
 		return code < 16 ? unreach4[code] : 0;
 	if (family == AF_INET && type == ICMP_TE)
 		return EHOSTUNREACH;
+	if (family == AF_INET && type == ICMP_PP)
+		return EPROTO;
 	if (family == AF_INET6 && type == ICMP6_TYPE_DUR)
 		return code < 7 ? unreach6[code] : 0;
+	if (family == AF_INET6 && type == ICMP6_TYPE_PTB)
+		return EMSGSIZE;
 	if (family == AF_INET6 && type == ICMP6_TYPE_TE)
 		return EHOSTUNREACH;
+	if (family == AF_INET6 && type == ICMP6_TYPE_PP)
+		return EPROTO;
 	return 0;
 }
 
@@ -89,13 +95,14 @@ static bool same_ip(const ip_addr_t *ip, int family, const uint8_t *addr)
 	return IP_IS_V6(ip) && memcmp(ip_2_ip6(ip)->addr, addr, 16) == 0;
 }
 
-/* Linux's "hard" errors (the fatal column of icmp_err_convert and icmpv6_err_convert):
- * the ones a connected UDP socket without IP_RECVERR reports. */
+/* Linux's "hard" errors (the fatal column of icmp_err_convert and icmpv6_err_convert,
+ * and parameter problems): the ones a connected UDP socket without IP_RECVERR reports. */
 static bool hard_error(int family, uint8_t type, uint8_t code)
 {
 	if (family == AF_INET)
-		return type == ICMP_DUR && code < 16 && (0xe7ccu >> code) & 1;
-	return type == ICMP6_TYPE_DUR && code < 7 && (0x72u >> code) & 1;
+		return type == ICMP_PP || (type == ICMP_DUR && code < 16 && (0xe7ccu >> code) & 1);
+	return type == ICMP6_TYPE_PP ||
+	       (type == ICMP6_TYPE_DUR && code < 7 && (0x72u >> code) & 1);
 }
 
 /* The transport ports and destination of the packet an ICMP error quotes (from offset
@@ -103,6 +110,7 @@ static bool hard_error(int family, uint8_t type, uint8_t code)
 struct quoted {
 	u16_t sport, dport;
 	uint8_t dst[16];
+	u16_t payload; /* where the quoted transport payload starts, from off */
 };
 
 static bool quote_of(int family, int proto, struct pbuf *p, u16_t off, struct quoted *out)
@@ -123,6 +131,7 @@ static bool quote_of(int family, int proto, struct pbuf *p, u16_t off, struct qu
 	}
 	out->sport = (u16_t)((q[hl] << 8) | q[hl + 1]);
 	out->dport = (u16_t)((q[hl + 2] << 8) | q[hl + 3]);
+	out->payload = (u16_t)(hl + 8);
 	return true;
 }
 
@@ -142,18 +151,60 @@ static void tcp_error(struct ts_stack *st, int family, int err, struct pbuf *p, 
 			ts_bridge_tcp_abort(b, err);
 }
 
-/* An ICMP error about a datagram of a connected UDP flow: pending on it, as on the
- * kernel's connected socket, for hard errors (port unreachable, ...). */
-static void udp_error(struct ts_stack *st, int family, int err, struct pbuf *p, u16_t off)
+/* The error queue's record of an ICMP error (h: its source and TTL). */
+static void error_record(int err, const uint8_t *icmp, const struct ts_icmp_frame *h,
+			 struct ts_udp_error *rec)
 {
+	memset(rec, 0, sizeof(*rec));
+	rec->ee_errno = (uint32_t)err;
+	rec->ee_type = icmp[0];
+	rec->ee_code = icmp[1];
+	rec->ttl = h->ttl;
+	/* Bytes 4-7 of the header: the MTU of a "fragmentation needed" or "packet too
+	 * big", unused (zero) in the others; Linux reports them as they are. */
+	rec->ee_info = ((uint32_t)icmp[4] << 24) | ((uint32_t)icmp[5] << 16) |
+		       ((uint32_t)icmp[6] << 8) | icmp[7];
+	rec->ee_origin = h->family == AF_INET ? 2 : 3; /* SO_EE_ORIGIN_ICMP, _ICMP6 */
+	memcpy(rec->offender, h->addr, sizeof(rec->offender));
+}
+
+/* An ICMP error about a datagram of a connected UDP flow: pending on it, as on the
+ * kernel's connected socket, for hard errors (port unreachable, ...) and, on a socket
+ * with IP_RECVERR, for every error. */
+static void udp_error(struct ts_stack *st, int err, bool hard, const uint8_t *icmp,
+		      const struct ts_icmp_frame *h, struct pbuf *p, u16_t off)
+{
+	struct ts_udp_errinfo info;
+	struct quoted q;
+	u16_t at;
+
+	if (!quote_of(h->family, IP_PROTO_UDP, p, off, &q))
+		return;
+	error_record(err, icmp, h, &info.rec);
+	at = (u16_t)(off + q.payload);
+	info.len = p->tot_len > at ? pbuf_copy_partial(p, info.quote, (u16_t)(p->tot_len - at) <
+						       sizeof(info.quote) ? (u16_t)(p->tot_len - at) :
+						       (u16_t)sizeof(info.quote), at) : 0;
+	for (struct ts_bridge *b = st->bridges; b; b = b->next)
+		if (!b->dead && b->udp && (hard || b->udp_recverr) &&
+		    b->udp->local_port == q.sport && b->udp->remote_port == q.dport &&
+		    same_ip(&b->udp->remote_ip, h->family, q.dst))
+			ts_bridge_udp_icmp_error(b, err, &info);
+}
+
+/* Any ICMP error about a datagram of an unconnected UDP socket (the relay's flows):
+ * the socket's error queue gets it, if the socket asked for one (the shim decides). */
+static void relay_error(struct ts_stack *st, int err, const uint8_t *icmp,
+			const struct ts_icmp_frame *h, struct pbuf *p, u16_t off)
+{
+	struct ts_udp_error rec;
 	struct quoted q;
 
-	if (!quote_of(family, IP_PROTO_UDP, p, off, &q))
+	if (!quote_of(h->family, IP_PROTO_UDP, p, off, &q))
 		return;
-	for (struct ts_bridge *b = st->bridges; b; b = b->next)
-		if (!b->dead && b->udp && b->udp->local_port == q.sport &&
-		    b->udp->remote_port == q.dport && same_ip(&b->udp->remote_ip, family, q.dst))
-			ts_bridge_udp_icmp_error(b, err);
+	error_record(err, icmp, h, &rec);
+	ts_udp_relay_error(st, h->family, q.sport, q.dport, q.dst, &rec, p,
+			   (u16_t)(off + q.payload));
 }
 
 /* p starts at the IP header (lwIP's raw input); addr is the source. */
@@ -180,9 +231,13 @@ static u8_t on_icmp(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip_add
 		if (wants(b, family, icmp))
 			to_app(b, &h, p, b->req.icmp_raw && family == AF_INET ? 0 : hlen);
 	if ((err = error_errno(family, icmp[0], icmp[1]))) {
-		tcp_error(st, family, err, p, (u16_t)(hlen + ICMP_HDR));
-		if (hard_error(family, icmp[0], icmp[1]))
-			udp_error(st, family, err, p, (u16_t)(hlen + ICMP_HDR));
+		/* A smaller path MTU is no reason to give up a connect (Linux lowers the
+		 * MSS instead; lwIP's MSS fits the tunnel already). */
+		if (err != EMSGSIZE)
+			tcp_error(st, family, err, p, (u16_t)(hlen + ICMP_HDR));
+		udp_error(st, err, hard_error(family, icmp[0], icmp[1]), icmp, &h, p,
+			  (u16_t)(hlen + ICMP_HDR));
+		relay_error(st, err, icmp, &h, p, (u16_t)(hlen + ICMP_HDR));
 	}
 	return 0; /* not eaten: lwIP answers echo requests itself */
 }

@@ -405,6 +405,8 @@ int ts_bridge_options_id(struct ts_stack *st, uint64_t id, const struct ts_bridg
 			continue;
 		if (b->tcp)
 			apply_options(b->tcp, opts);
+		if (b->udp)
+			b->udp_recverr = opts->recverr;
 		return 0;
 	}
 	return -ENOENT;

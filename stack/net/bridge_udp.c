@@ -69,16 +69,17 @@ static void on_udp_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p,
  * (ts_bridge_udp_take_error) when it reads a zero-length message while the pair is
  * still open. One wake-up at a time: a later error replaces a pending one, as it
  * replaces sk_err. */
-void ts_bridge_udp_icmp_error(struct ts_bridge *b, int err)
+void ts_bridge_udp_icmp_error(struct ts_bridge *b, int err, const struct ts_udp_errinfo *info)
 {
 	bool pending = b->udp_err != 0;
 
 	b->udp_err = err;
+	b->udp_errinfo = *info;
 	if (!pending && ts_sys()->send(b->fd, "", 0, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		ts_dbg("udp bridge: error wake-up: %s", strerror(errno));
 }
 
-int ts_bridge_udp_take_error(struct ts_stack *st, uint64_t id)
+int ts_bridge_udp_take_error(struct ts_stack *st, uint64_t id, struct ts_udp_errinfo *out)
 {
 	struct ts_bridge *b = ts_bridge_find(st, id);
 	int err;
@@ -86,6 +87,8 @@ int ts_bridge_udp_take_error(struct ts_stack *st, uint64_t id)
 	if (!b || !b->udp)
 		return 0;
 	err = b->udp_err;
+	if (err && out)
+		*out = b->udp_errinfo;
 	b->udp_err = 0;
 	return err;
 }
@@ -109,6 +112,7 @@ int ts_bridge_udp_open(struct ts_stack *st, struct ts_bridge *b)
 	}
 	udp_connect(b->udp, &rip, rport);
 	udp_recv(b->udp, on_udp_recv, b);
+	b->udp_recverr = b->req.recverr;
 	b->poll.handler = udp_fd_event;
 	ts_bridge_started(b);
 	ts_bridge_report(b, 0);

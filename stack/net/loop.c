@@ -246,7 +246,7 @@ void ts_command_run(struct ts_stack *st, struct ts_cmd *cmd)
 		ts_waiter_wake(cmd->waiter, ts_bridge_info_id(st, cmd->id, cmd->info));
 		break;
 	case TS_CMD_UDPERR:
-		ts_waiter_wake(cmd->waiter, ts_bridge_udp_take_error(st, cmd->id));
+		ts_waiter_wake(cmd->waiter, ts_bridge_udp_take_error(st, cmd->id, cmd->udp_err));
 		break;
 	case TS_CMD_BUSY:
 		/* Datagrams the application sent just before asking are still queued

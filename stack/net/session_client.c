@@ -67,6 +67,8 @@ static void take_result(struct ts_cmd *cmd, const struct ts_wire *w, int fd)
 		take_claim(cmd, w, fd);
 	if (cmd->type == TS_CMD_INFO && cmd->info)
 		*cmd->info = w->u.info;
+	else if (cmd->type == TS_CMD_UDPERR && cmd->udp_err)
+		*cmd->udp_err = w->u.udp_err;
 	else if (cmd->type == TS_CMD_STATS && cmd->stats)
 		*cmd->stats = w->u.stats;
 	else if (cmd->type == TS_CMD_DEVSTATS && cmd->dev_stats)

@@ -253,6 +253,7 @@ static void decode_call(struct ts_cmd *cmd, const struct ts_wire *w, struct pend
 	cmd->port = w->u.listen.port;
 	cmd->forward = w->u.listen.forward;
 	cmd->info = &pd->reply.u.info;
+	cmd->udp_err = &pd->reply.u.udp_err;
 	cmd->stats = &pd->reply.u.stats;
 	cmd->dev_stats = &pd->reply.u.dev_stats;
 	cmd->out_id = &pd->reply.id;

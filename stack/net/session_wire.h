@@ -68,6 +68,7 @@ struct ts_wire {
 		struct ts_tcp_info info;           /* INFO's reply */
 		struct wg_peer_stats stats;        /* STATS' reply */
 		struct wg_device_stats dev_stats;  /* DEVSTATS' reply */
+		struct ts_udp_errinfo udp_err;     /* UDPERR's reply */
 	} u;
 };
 

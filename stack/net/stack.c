@@ -427,9 +427,10 @@ int ts_bridge_tcp_info(struct ts_stack *st, uint64_t id, struct ts_tcp_info *out
 	return call(st, &cmd);
 }
 
-int ts_bridge_udp_error(struct ts_stack *st, uint64_t id)
+int ts_bridge_udp_error(struct ts_stack *st, uint64_t id, struct ts_udp_errinfo *out)
 {
-	struct ts_cmd cmd = { .type = TS_CMD_UDPERR, .id = id };
+	struct ts_udp_errinfo none;
+	struct ts_cmd cmd = { .type = TS_CMD_UDPERR, .id = id, .udp_err = out ? out : &none };
 	int rc = call(st, &cmd);
 
 	return rc > 0 ? rc : 0;

@@ -41,6 +41,7 @@ struct ts_cmd {
 	struct wg_peer_stats *stats;
 	struct wg_device_stats *dev_stats;
 	struct ts_tcp_info *info;
+	struct ts_udp_errinfo *udp_err; /* TS_CMD_UDPERR's answer */
 	uint16_t port;
 	int family;
 	struct sockaddr_storage forward;
@@ -163,6 +164,12 @@ void ts_udp_relay_setup(struct ts_stack *st);
 void ts_udp_relay_watch(struct ts_stack *st);
 void ts_udp_relay_close(struct ts_stack *st);
 void ts_udp_relay_drain(struct ts_stack *st);
+/* An ICMP error quoting a UDP datagram from local port sport to dst:dport (host
+ * order): framed (TS_UDP_FRAME_ERROR) to the application socket of the relay flow on
+ * that port, if there is one, with the quoted payload from offset off of p. */
+void ts_udp_relay_error(struct ts_stack *st, int family, uint16_t sport, uint16_t dport,
+			const uint8_t *dst, const struct ts_udp_error *rec, struct pbuf *p,
+			uint16_t off);
 int ts_udp_relay_info(struct ts_stack *st, int family, struct sockaddr_storage *addr,
 		      uint8_t token[8]);
 
@@ -199,7 +206,7 @@ void ts_bridge_abort_id(struct ts_stack *st, uint64_t id);
 int ts_bridge_info_id(struct ts_stack *st, uint64_t id, struct ts_tcp_info *out);
 int ts_bridge_options_id(struct ts_stack *st, uint64_t id, const struct ts_bridge_req *opts);
 /* bridge_udp.c: the ICMP error pending on a connected UDP flow, taken (0: none) */
-int ts_bridge_udp_take_error(struct ts_stack *st, uint64_t id);
+int ts_bridge_udp_take_error(struct ts_stack *st, uint64_t id, struct ts_udp_errinfo *out);
 /* An inbound bridge gets its claimer's callbacks; false when it has already ended. */
 bool ts_bridge_adopt_ops(struct ts_stack *st, uint64_t id, const struct ts_bridge_ops *ops,
 			 void *arg);

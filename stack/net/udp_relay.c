@@ -76,6 +76,43 @@ static void flow_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_a
 		ts_dbg("udp relay: delivery dropped: %s", strerror(errno));
 }
 
+static bool pcb_family(const struct udp_pcb *pcb, int family)
+{
+	return IP_IS_ANY_TYPE_VAL(pcb->local_ip) ||
+	       (family == AF_INET ? IP_IS_V4_VAL(pcb->local_ip) : IP_IS_V6_VAL(pcb->local_ip));
+}
+
+void ts_udp_relay_error(struct ts_stack *st, int family, uint16_t sport, uint16_t dport,
+			const uint8_t *dst, const struct ts_udp_error *rec, struct pbuf *p,
+			uint16_t off)
+{
+	static uint8_t buf[sizeof(struct ts_udp_frame) + sizeof(struct ts_udp_error) + FRAME_MAX];
+	struct ts_udp_relay *rs[2] = { &st->relay4, &st->relay6 };
+	struct ts_udp_frame *h = (struct ts_udp_frame *)buf;
+	size_t hl = sizeof(*h) + sizeof(*rec);
+	struct udp_flow *f = NULL;
+	u16_t n = 0;
+
+	for (int i = 0; i < 2 && !f; i++)
+		for (f = rs[i]->flows; f; f = f->next)
+			if (f->pcb->local_port == sport && pcb_family(f->pcb, family))
+				break;
+	if (!f)
+		return;
+	memset(h, 0, sizeof(*h));
+	memcpy(h->token, st->udp_token, 8);
+	h->type = TS_UDP_FRAME_ERROR;
+	h->family = (uint8_t)family;
+	h->port = htons(dport);
+	memcpy(h->addr, dst, family == AF_INET ? 4 : 16);
+	memcpy(buf + sizeof(*h), rec, sizeof(*rec));
+	if (p->tot_len > off)
+		n = pbuf_copy_partial(p, buf + hl, (u16_t)(p->tot_len - off), off);
+	if (ts_sys()->sendto(f->relay->fd, buf, hl + n, MSG_DONTWAIT | MSG_NOSIGNAL,
+			     (struct sockaddr *)&f->app, f->app_len) < 0)
+		ts_dbg("udp relay: ICMP error dropped: %s", strerror(errno));
+}
+
 static struct udp_flow *flow_open(struct ts_udp_relay *r, const struct sockaddr_storage *app,
 				  socklen_t len, int family)
 {
@@ -165,6 +202,8 @@ static void relay_one(struct ts_udp_relay *r, const uint8_t *buf, size_t len,
 		return;
 	memcpy(p->payload, buf + sizeof(*h), len - sizeof(*h));
 	frame_dest(h, &dst);
+	/* The socket's IP_TTL at the time of this send (tracepath sets it per probe). */
+	f->pcb->ttl = h->ttl ? h->ttl : 64;
 	udp_sendto(f->pcb, p, &dst, ntohs(h->port));
 	pbuf_free(p);
 }

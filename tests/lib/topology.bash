@@ -792,3 +792,46 @@ topo_prov_hosts() {
 		printf '%s\n' "$@"
 	} | topo_etc_netns "$TOPO_CLIENT_NS" hosts
 }
+
+# ---- A router hop (topo_far_up) ----
+#
+#   client ... tunnel ... server netns (forwarding) --veth--> far netns $TOPO_FAR_NS
+#                         10.201.0.1/30, fd00:201::1/64       10.201.0.2, fd00:201::2
+#                                                             $TOPO_FAR_V4, $TOPO_FAR_V6
+#
+# A tunnel host one router behind the server: the server namespace forwards to it, so a
+# probe with TTL 1 dies there (time exceeded from $TOPO_SERVER_V4 / _V6, its address on
+# the path back) and one with TTL 2 reaches the far host. The far host's addresses lie
+# inside the clients' AllowedIPs.
+TOPO_FAR_V4=10.200.0.200
+TOPO_FAR_V6=fd00:200::200
+
+topo_far_up() {
+	local s=$TOPO_SERVER_NS f=${TOPO_PREFIX}f-$TOPO_ID rdev=tfr$TOPO_ID fdev=tff$TOPO_ID
+	TOPO_FAR_NS=$f
+	topo_ns_add "$f" || return
+	ip -n "$s" link add "$rdev" type veth peer name "$fdev" netns "$f" || return
+	# No duplicate address detection: the routes work as soon as the links are up.
+	ip netns exec "$s" sysctl -qw "net.ipv6.conf.$rdev.accept_dad=0" || return
+	ip netns exec "$f" sysctl -qw "net.ipv6.conf.$fdev.accept_dad=0" || return
+	ip -n "$s" addr add 10.201.0.1/30 dev "$rdev" || return
+	ip -n "$s" addr add fd00:201::1/64 dev "$rdev" nodad || return
+	ip -n "$f" addr add 10.201.0.2/30 dev "$fdev" || return
+	ip -n "$f" addr add fd00:201::2/64 dev "$fdev" nodad || return
+	ip -n "$f" addr add "$TOPO_FAR_V4/32" dev "$fdev" || return
+	ip -n "$f" addr add "$TOPO_FAR_V6/128" dev "$fdev" nodad || return
+	ip -n "$s" link set "$rdev" up || return
+	ip -n "$f" link set "$fdev" up || return
+	ip -n "$s" route add "$TOPO_FAR_V4/32" via 10.201.0.2 || return
+	ip -n "$s" -6 route add "$TOPO_FAR_V6/128" via fd00:201::2 || return
+	ip -n "$f" route add default via 10.201.0.1 src "$TOPO_FAR_V4" || return
+	ip -n "$f" -6 route add default via fd00:201::1 src "$TOPO_FAR_V6" || return
+	ip netns exec "$s" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 ||
+		return
+	export TOPO_FAR_NS
+	topo_save_env
+}
+
+in_far() {
+	ip netns exec "$TOPO_FAR_NS" "$@"
+}

@@ -15,6 +15,12 @@
                                     gave, then what poll and a second recv give;
                                     then SO_ERROR on a second socket once it polls
                                     ready
+  icmp_check.py recverr ADDR PORT   a connected UDP socket with IP_RECVERR (or
+                                    IPV6_RECVERR), set before the connect and after
+                                    it, sends to a closed port: prints the error queue's
+                                    entry (struct sock_extended_err, the offender, the
+                                    name and the quoted payload), then what a second
+                                    MSG_ERRQUEUE and a recv give
 
 Exits 0 when every check held, 1 with the reason otherwise.
 """
@@ -140,6 +146,61 @@ def udp_refused(addr, port):
                                              outcome(lambda: s.recv(2048))))
 
 
+SO_EE_ORIGIN = {1: "local", 2: "icmp", 3: "icmp6"}
+
+
+def sockaddr_of(b):
+    family = struct.unpack_from("=H", b)[0]
+    if family == socket.AF_INET:
+        return socket.inet_ntop(socket.AF_INET, b[4:8])
+    if family == socket.AF_INET6:
+        return socket.inet_ntop(socket.AF_INET6, b[8:24])
+    return "none"
+
+
+def errqueue_entry(s, level, opt, addr, port, sent):
+    try:
+        data, anc, flags, name = s.recvmsg(2048, 512, socket.MSG_ERRQUEUE)
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+    ee = [c for c in anc if c[0] == level and c[1] == opt]
+    if len(ee) != 1:
+        return "no extended error in %r" % (anc,)
+    err, origin, typ, code, _pad, info, edata = struct.unpack_from("=IBBBBII", ee[0][2])
+    offender = sockaddr_of(ee[0][2][16:])
+    return "errno=%s origin=%s type=%d code=%d info=%d data=%d offender=%s name=%s " \
+        "payload=%s flags=%s" % (
+            errno.errorcode.get(err, str(err)), SO_EE_ORIGIN.get(origin, origin), typ, code,
+            info, edata, "dst" if offender == addr else offender,
+            "dst" if name[:2] == (addr, port) else repr(name),
+            "sent" if data == sent else repr(data),
+            "ERRQUEUE" if flags == socket.MSG_ERRQUEUE else hex(flags))
+
+
+def udp_recverr(addr, port):
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    level, opt = (41, 25) if family == socket.AF_INET6 else (0, 11)  # IP(V6)_RECVERR
+    for when in ("before", "after"):
+        s = socket.socket(family, socket.SOCK_DGRAM)
+        if when == "before":
+            s.setsockopt(level, opt, 1)
+        s.connect((addr, port))
+        if when == "after":
+            s.setsockopt(level, opt, 1)
+        sent = b"icmp-check recverr " + when.encode()
+        s.send(sent)
+        # The kernel's socket polls POLLERR; the library's readable (its error comes
+        # through the data path): either wakes poll.
+        p = select.poll()
+        p.register(s, select.POLLIN)
+        ready = "ready" if p.poll(3000) else "quiet"
+        entry = errqueue_entry(s, level, opt, addr, port, sent)
+        again = errqueue_entry(s, level, opt, addr, port, sent)
+        s.settimeout(0.3)
+        print("%s connect: poll %s, errqueue %s; errqueue again %s, recv %s" % (
+            when, ready, entry, again, outcome(lambda: s.recv(2048))))
+
+
 def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "ping":
         for a in sys.argv[2:]:
@@ -148,6 +209,8 @@ def main():
         raw_other(sys.argv[2])
     elif len(sys.argv) == 4 and sys.argv[1] == "udp":
         udp_refused(sys.argv[2], int(sys.argv[3]))
+    elif len(sys.argv) == 4 and sys.argv[1] == "recverr":
+        udp_recverr(sys.argv[2], int(sys.argv[3]))
     else:
         fail(__doc__)
 
