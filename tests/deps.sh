@@ -15,9 +15,10 @@ build_pkgs=(gcc make libc6-dev libsodium-dev libb2-dev xz-utils ca-certificates)
 demo_pkgs=(curl python3)
 # parallel: bats --jobs (tests/shim/100-sessions.bats runs a bats suite under the library).
 # iputils-ping: tests/shim/130-icmp.bats.
+# clang, libclang-rt-14-dev: the libFuzzer targets (tests/fuzz/), libFuzzer's runtime.
 test_pkgs=(bats iproute2 wireguard-go wireguard-tools socat iperf3 wrk
 	netcat-openbsd nginx-light util-linux strace dnsmasq-base bind9-dnsutils netbase parallel
-	iputils-ping)
+	iputils-ping clang libclang-rt-14-dev)
 case "${1:-build}" in
 build) want=("${build_pkgs[@]}") ;;
 demo) want=("${build_pkgs[@]}" "${demo_pkgs[@]}") ;;

@@ -41,7 +41,8 @@
 #define MAX_RECORDS 48
 #define PROBE_SECONDS 400       /* past REKEY_ATTEMPT_TIME plus a silence to notice */
 
-enum { A, B, C, N_IDS };        /* C: B's second peer; no device, the harness holds its key */
+/* C: B's second peer, no device, the harness holds its key; D: a key nobody knows. */
+enum { A, B, C, D, N_IDS };
 enum { NOBODY = -1 };
 
 enum kind {
@@ -53,6 +54,11 @@ enum kind {
 #define F_OTHER_SRC 0x20        /* forged: a stranger's address; real: the sender's second one */
 #define F_MACS 0x40             /* forged handshakes get valid macs; real data: absolute counter */
 #define F_INDEX 0x80            /* forged: a receiver index the target really holds */
+
+/* The first byte: the state (low two bits) and options of the world. */
+#define S_KEEPALIVE 0x04        /* A has PersistentKeepalive = 25 */
+#define S_B_KNOWS_A 0x08        /* B has an Endpoint for A */
+#define S_PSK 0x10              /* A and B share a PresharedKey */
 
 struct dgram {
 	int to, sender;         /* sender: whose keys made it, NOBODY when forged */
@@ -71,6 +77,9 @@ struct world {
 	struct wg_peer_config pc[2][2];
 	struct wg_prefix ips[2][2][3];
 	struct sockaddr_storage ep[2][2];
+	uint8_t psk[32];
+	const uint8_t *hs_psk;  /* what the harness's own handshakes use: psk or NULL */
+	int events[2];
 	struct dgram q[QMAX];
 	size_t qn;
 	int receiving_from;     /* who sealed the datagram being received */
@@ -209,6 +218,16 @@ static int fake_send(void *ctx, const struct sockaddr *dst, socklen_t dstlen,
 	return 0;
 }
 
+static void fake_event(void *ctx, int peer, int event)
+{
+	int dev = (int)(intptr_t)ctx;
+
+	if (peer < 0 || (size_t)peer >= W.cfg[dev].n_peers ||
+	    (event != WG_PEER_HANDSHAKE_DONE && event != WG_PEER_HANDSHAKE_FAILED))
+		fail("a peer event for no peer, or of no known kind");
+	W.events[dev]++;
+}
+
 /* ---- the AllowedIPs oracle: longest prefix over the receiver's peers ---- */
 
 static bool prefix_has(const struct wg_prefix *p, int family, const uint8_t *a)
@@ -308,7 +327,7 @@ static void peer_config(struct wg_peer_config *pc, int who, struct wg_prefix *ip
 	pc->n_allowed_ips = n;
 }
 
-static void configs(void)
+static void configs(uint8_t opts)
 {
 	static const char *const a_b[] = { "10.0.0.2", "10.9.0.0", "fd00::2" };
 	static const uint8_t a_b_c[] = { 32, 16, 128 };
@@ -321,6 +340,18 @@ static void configs(void)
 	peer_config(&W.pc[B][0], A, W.ips[B][0], b_a, b_a_c, 2);
 	peer_config(&W.pc[B][1], C, W.ips[B][1], b_c, b_c_c, 2);
 	W.ep[A][0] = W.addr[B];
+	if (opts & S_B_KNOWS_A)
+		W.ep[B][0] = W.addr[A];
+	if (opts & S_KEEPALIVE)
+		W.pc[A][0].persistent_keepalive = 25;
+	if (opts & S_PSK) {
+		memset(W.psk, 0x5c, sizeof(W.psk));
+		W.hs_psk = W.psk;
+		for (int d = A; d <= B; d++) {
+			W.pc[d][0].preshared_key = W.psk;
+			W.pc[d][0].has_preshared_key = true;
+		}
+	}
 	for (int d = A; d <= B; d++) {
 		W.cfg[d].private_key = W.priv[d];
 		memcpy(W.cfg[d].public_key, W.pub[d], 32);
@@ -330,7 +361,7 @@ static void configs(void)
 	}
 }
 
-static void world_init(void)
+static void world_init(uint8_t opts)
 {
 	struct wg_timer_params tp;
 
@@ -350,12 +381,12 @@ static void world_init(void)
 	set_addr(&W.alt[C], "198.51.100.3", 2003);
 	set_addr(&W.stranger4, "203.0.113.9", 9);
 	set_addr(&W.stranger6, "2001:db8::9", 9);
-	configs();
+	configs(opts);
 	wg_timer_params_default(&tp, 1);
 	for (int d = A; d <= B; d++) {
 		struct wg_device_ops ops = { .ctx = (void *)(intptr_t)d, .send_udp = fake_send,
 					     .deliver = fake_deliver, .now = fake_now,
-					     .tai64n = fake_tai64n };
+					     .tai64n = fake_tai64n, .peer_event = fake_event };
 
 		W.dev[d] = wg_device_new(&W.cfg[d], W.ep[d], &tp, &ops);
 		if (!W.dev[d])
@@ -445,9 +476,11 @@ static bool take_queued(int to, uint32_t type, bool deliver)
 
 /* 0: nothing yet; 1: A's initiation in flight; 2: A has the session, B's keypair
  * waits in next (A's confirming keepalive lost); 3: a confirmed session. */
-static void build_state(int state)
+static void build_state(uint8_t opts)
 {
-	world_init();
+	int state = opts & 3;
+
+	world_init(opts);
 	if (state == 0)
 		return;
 	wg_device_connect_peer(W.dev[A], 0);
@@ -548,6 +581,8 @@ static void add_macs(int target, uint8_t *msg, size_t len)
 
 static const struct sockaddr_storage *src_for(int sender, bool other, bool forged, uint8_t pick)
 {
+	if (sender == D)
+		return &W.stranger4;
 	if (forged)
 		return other ? (pick & 1 ? &W.stranger6 : &W.stranger4) : &W.addr[sender];
 	return other ? &W.alt[sender] : &W.addr[sender];
@@ -574,13 +609,13 @@ static void forged_handshake(int target, uint8_t flags, uint32_t type, size_t le
 static void real_initiation(int target, uint8_t flags, struct reader *body)
 {
 	uint8_t pick = rd8(body), ts[NOISE_TIMESTAMP_LEN];
-	int sender = sender_for(target, pick);
+	int sender = pick & 2 ? D : sender_for(target, pick);
 	uint32_t index = (uint32_t)rdn(body, 4);
 	uint64_t back = rdn(body, 2) * 20 * MS;
 	struct noise_handshake hs;
 	struct msg_initiation msg;
 
-	if (noise_handshake_init(&hs, &W.id[sender], W.pub[target], NULL))
+	if (noise_handshake_init(&hs, &W.id[sender], W.pub[target], W.hs_psk))
 		return;
 	tai_at(back < W.now ? W.now - back : 0, ts);
 	if (noise_create_initiation(&hs, &W.id[sender], index, ts, &msg) == 0) {
@@ -605,7 +640,7 @@ static void real_response(int target, uint8_t flags, struct reader *body)
 	if (!W.have_init[target] ||
 	    noise_consume_initiation(&W.id[sender], (const void *)W.last_init[target], &r))
 		return;
-	if (!noise_handshake_init(&hs, &W.id[sender], W.pub[target], NULL) &&
+	if (!noise_handshake_init(&hs, &W.id[sender], W.pub[target], W.hs_psk) &&
 	    !noise_accept_initiation(&hs, &r, W.now) && !noise_create_response(&hs, index, &msg)) {
 		overlay((uint8_t *)&msg, sizeof(msg), body);
 		add_macs(target, (uint8_t *)&msg, sizeof(msg));
@@ -704,14 +739,23 @@ static void pump_masked(struct reader *body)
 		;
 }
 
-/* Moves the clock (ms, s or minutes), runs the timers, carries nothing. */
+/* Moves the clock (ms, s or minutes), running every timer due on the way; what
+ * they send waits in the queue (or is lost when it is full). */
 static void advance(struct reader *body)
 {
 	static const uint64_t unit[] = { MS, NS, 60 * NS, 10 * MS };
 	uint8_t u = rd8(body);
-	uint64_t n = rdn(body, 1);
+	uint64_t target = W.now + rdn(body, 1) * unit[u & 3];
 
-	W.now += n * unit[u & 3];
+	for (int guard = 0; guard < 1000; guard++) {
+		uint64_t a = wg_device_tick(W.dev[A]), b = wg_device_tick(W.dev[B]);
+		uint64_t next = a < b ? a : b;
+
+		if (next > target)
+			break;
+		W.now = next > W.now ? next : W.now + 1;
+	}
+	W.now = target;
 	wg_device_tick(W.dev[A]);
 	wg_device_tick(W.dev[B]);
 }
@@ -741,6 +785,10 @@ static void record(uint8_t h, struct reader *body)
 	case K_RAW: {
 		uint8_t pick = body->n ? body->p[0] : 0;
 
+		if (flags & F_INDEX) {  /* no source address at all */
+			wg_device_receive(W.dev[target], body->p, body->n, NULL, 0);
+			break;
+		}
 		receive(target, NOBODY, src_for(sender_for(target, pick), flags & F_OTHER_SRC,
 						true, pick), body->p, body->n);
 		break;
@@ -868,7 +916,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct reader in = { data, size };
 
 	rng_state = 0x5eed;
-	build_state(rd8(&in) & 3);
+	build_state(rd8(&in));
 	for (int i = 0; i < MAX_RECORDS && in.n; i++) {
 		uint8_t h = rd8(&in);
 		struct reader body;

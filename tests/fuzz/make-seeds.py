@@ -111,6 +111,18 @@ def receive_seeds():
     s["s3-initiation-during-session"] = b"\3" + rec(INIT_REAL, TO_B, b"\0\3\0\0\0\0\0") + \
         rec(DATA_REAL, TO_B, data(0, 0, ipv4("10.0.0.1", "10.0.0.2")))
     s["s3-send-b-to-c"] = b"\3" + rec(SEND, TO_B, ipv4("10.0.0.2", "10.0.0.7"))
+    reject_after = (1 << 64) - 1 - (1 << 13)
+    s["s3-counter-at-limit"] = b"\3" + rec(DATA_REAL, TO_B, b"\0" + struct.pack("<Q", reject_after - 1) +
+                                            ipv4("10.0.0.1", "10.0.0.2"), MACS) + \
+        rec(SEND, TO_A, ipv4("10.0.0.1", "10.0.0.2")) + rec(PUMP, TO_A, PUMP_ALL)
+    s["s0-initiation-unknown-key"] = b"\0" + rec(INIT_REAL, TO_B, b"\2\4\0\0\0\0\0")
+    s["s1-gives-up"] = b"\1" + rec(PUMP, TO_A, b"\0\0\0\0") + rec(CLOCK, TO_A, b"\2\2") + \
+        rec(SEND, TO_A, ipv4("10.0.0.1", "10.0.0.2"))
+    s["s3-keepalive-b-knows-a"] = bytes([3 | 0x04 | 0x08]) + rec(CLOCK, TO_A, b"\1\x1e") + \
+        rec(PUMP, TO_A, PUMP_ALL)
+    s["s3-psk"] = bytes([3 | 0x10]) + rec(DATA_REAL, TO_B, data(0, 0, ipv4("10.0.0.1", "10.0.0.2"))) + \
+        rec(INIT_REAL, TO_B, b"\0\5\0\0\0\0\0")
+    s["s0-no-source-address"] = b"\0" + rec(RAW, TO_B, struct.pack("<I", 1) + bytes(144), INDEX)
     return s
 
 
