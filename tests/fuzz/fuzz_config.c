@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* libFuzzer target: the wg-quick config parser (wg_config_parse_string), which
- * reads whatever file TUNSHIM_CONFIG names. Beside ASan and UBSan it checks what
+/* libFuzzer target: the wg-quick config parser, which reads whatever file
+ * TUNSHIM_CONFIG names: wg_config_parse_file on the input as a file (NUL bytes and
+ * all, through a memory file) and wg_config_parse_string on it as text, which must
+ * agree when there is no NUL. Beside ASan and UBSan it checks what
  * the parser promises: a failure says why in "NAME:..." form and leaves nothing
  * to free; a success gives a config whose counts, prefixes, port and MTU are in
  * range, whose public key belongs to its private key, and whose every peer has a
@@ -8,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -72,23 +76,63 @@ static void check_config(const struct wg_config *cfg)
 		check_peer(cfg, i);
 }
 
+/* The file entry point (what TUNSHIM_CONFIG uses) on the same bytes, NULs and all,
+ * through a memory file. Returns its result; err gets its message. */
+static int parse_file(const uint8_t *data, size_t size, struct wg_config *cfg, char *err,
+		      size_t errlen)
+{
+	char path[64];
+	int fd = memfd_create("fuzz.conf", MFD_CLOEXEC), ret;
+
+	if (fd < 0 || write(fd, data, size) != (ssize_t)size)
+		fail("cannot make a memory file");
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ret = wg_config_parse_file(path, cfg, err, errlen);
+	close(fd);
+	return ret;
+}
+
+/* The message without its "NAME:" prefix. */
+static const char *after_name(const char *err, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(err, name, n) || err[n] != ':')
+		fail("a failure without a \"NAME:\" message");
+	return err + n;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct wg_config cfg;
-	char err[512], *text = malloc(size + 1);
+	char err[512], ferr[512], *text = malloc(size + 1);
+	int ret, fret;
 
 	if (!text)
 		return 0;
 	memcpy(text, data, size);
 	text[size] = '\0';
-	if (wg_config_parse_string("fuzz.conf", text, &cfg, err, sizeof(err)) == 0) {
+	ret = wg_config_parse_string("fuzz.conf", text, &cfg, err, sizeof(err));
+	if (ret == 0) {
 		check_config(&cfg);
 		wg_config_free(&cfg);
-	} else if (strncmp(err, "fuzz.conf:", 10)) {
-		fail("a failure without a \"NAME:\" message");
+	} else {
+		after_name(err, "fuzz.conf");
 	}
+	fret = parse_file(data, size, &cfg, ferr, sizeof(ferr));
+	if (fret == 0) {
+		check_config(&cfg);
+		wg_config_free(&cfg);
+	} else if (!strstr(ferr, ":")) {
+		fail("a file failure without a \"NAME:\" message");
+	}
+	/* Without a NUL byte, file and string are the same text: the same verdict. */
+	if (!memchr(data, 0, size) && size <= 1024 * 1024 &&
+	    (ret != fret || (ret && strcmp(after_name(err, "fuzz.conf"),
+					  strchr(ferr + strlen("/proc/self/fd/"), ':')))))
+		fail("the file and the string parser disagree");
 	free(text);
 	return 0;
 }
