@@ -18,7 +18,8 @@
  * Oracles, beside ASan and UBSan: a forged datagram never delivers a packet; a
  * delivered packet is exactly its inner IP length and its source belongs to the
  * sender by the receiver's AllowedIPs (computed here independently); keypair
- * slots and receiver indices stay consistent; and after the input, the two
+ * slots and receiver indices stay consistent; no data counter is accepted twice
+ * under one receiver index (replay, checked from outside); and after the input, the two
  * devices still carry a packet each way within a bounded (simulated) time.
  * Randomness is a seeded PRNG installed into libsodium, so every input replays
  * the same way. */
@@ -40,6 +41,7 @@
 #define QMAX 256
 #define MAX_RECORDS 48
 #define PROBE_SECONDS 400       /* past REKEY_ATTEMPT_TIME plus a silence to notice */
+#define SEEN_MAX 4096           /* data counters remembered as accepted, per input */
 
 /* C: B's second peer, no device, the harness holds its key; D: a key nobody knows. */
 enum { A, B, C, D, N_IDS };
@@ -86,6 +88,8 @@ struct world {
 	int target;             /* the device being fed */
 	uint8_t last_init[2][MESSAGE_INITIATION_LEN]; /* each device's latest initiation */
 	bool have_init[2];
+	struct seen { uint64_t counter; uint32_t index; uint8_t dev, used; } seen[SEEN_MAX];
+	size_t n_seen;
 	uint8_t probe[2][64];
 	size_t probe_len[2];
 	bool probe_seen[2];
@@ -403,6 +407,48 @@ static void world_free(void)
 	wg_device_free(W.dev[B]);
 }
 
+/* ---- the replay oracle: what was accepted, seen from outside ---- */
+
+static uint64_t rx_bytes(int dev)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < W.dev[dev]->n_peers; i++)
+		n += W.dev[dev]->peers[i].stats.rx_bytes;
+	return n;
+}
+
+static struct seen *seen_slot(int dev, uint32_t index, uint64_t counter)
+{
+	size_t h = (size_t)((counter * 0x9e3779b97f4a7c15ULL) ^ index ^ (uint64_t)dev << 40);
+
+	for (size_t i = 0; i < SEEN_MAX; i++) {
+		struct seen *e = &W.seen[(h + i) % SEEN_MAX];
+
+		if (!e->used || (e->dev == dev && e->index == index && e->counter == counter))
+			return e;
+	}
+	return NULL;
+}
+
+/* A data message that dev accepted (its peers' rx_bytes moved). */
+static void data_accepted(int dev, const uint8_t *buf)
+{
+	uint32_t index;
+	uint64_t counter;
+	struct seen *e;
+
+	memcpy(&index, buf + 4, 4);
+	memcpy(&counter, buf + 8, 8);
+	e = seen_slot(dev, index, counter);
+	if (!e || W.n_seen >= SEEN_MAX / 2)
+		return;         /* enough remembered for one input */
+	if (e->used)
+		fail("a data counter accepted twice under one receiver index");
+	*e = (struct seen){ counter, index, (uint8_t)dev, 1 };
+	W.n_seen++;
+}
+
 /* ---- the network ---- */
 
 static void receive(int to, int sender, const struct sockaddr_storage *src, const uint8_t *buf,
@@ -411,10 +457,15 @@ static void receive(int to, int sender, const struct sockaddr_storage *src, cons
 	socklen_t slen = src->ss_family == AF_INET ? sizeof(struct sockaddr_in) :
 						     sizeof(struct sockaddr_in6);
 
+	bool data = len >= MESSAGE_MINIMUM_LEN && msg_type(buf, len) == MESSAGE_DATA;
+	uint64_t before = data ? rx_bytes(to) : 0;
+
 	W.receiving_from = sender;
 	W.target = to;
 	wg_device_receive(W.dev[to], buf, len, (const struct sockaddr *)src, slen);
 	W.receiving_from = NOBODY;
+	if (data && rx_bytes(to) != before)
+		data_accepted(to, buf);
 }
 
 /* Delivers (or drops, by the mask's bits) the oldest queued datagram. */
