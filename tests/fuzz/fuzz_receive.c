@@ -639,6 +639,31 @@ static const struct sockaddr_storage *src_for(int sender, bool other, bool forge
 	return other ? &W.alt[sender] : &W.addr[sender];
 }
 
+/* The body as it is; with F_INDEX from no source address at all. */
+static void raw(int target, uint8_t flags, const struct reader *body)
+{
+	uint8_t pick = body->n ? body->p[0] : 0;
+
+	if (flags & F_INDEX) {
+		wg_device_receive(W.dev[target], body->p, body->n, NULL, 0);
+		return;
+	}
+	receive(target, NOBODY, src_for(sender_for(target, pick), flags & F_OTHER_SRC, true, pick),
+		body->p, body->n);
+}
+
+static void forged_cookie(int target, uint8_t flags, struct reader *body)
+{
+	uint8_t msg[MESSAGE_COOKIE_REPLY_LEN], pick = body->n ? body->p[0] : 0;
+
+	rdbuf(body, msg, sizeof(msg));
+	put_le32(msg, MESSAGE_COOKIE_REPLY);
+	if (flags & F_INDEX)
+		put_le32(msg + 4, real_index(target, pick));
+	receive(target, NOBODY, src_for(sender_for(target, pick), flags & F_OTHER_SRC, true, pick),
+		msg, sizeof(msg));
+}
+
 static void forged_handshake(int target, uint8_t flags, uint32_t type, size_t len,
 			     struct reader *body)
 {
@@ -833,17 +858,7 @@ static void record(uint8_t h, struct reader *body)
 		fprintf(stderr, "record kind %d to %c flags %#x, %zu bytes\n", (h & 0x0f) % N_KINDS,
 			"AB"[target], flags, body->n);
 	switch ((h & 0x0f) % N_KINDS) {
-	case K_RAW: {
-		uint8_t pick = body->n ? body->p[0] : 0;
-
-		if (flags & F_INDEX) {  /* no source address at all */
-			wg_device_receive(W.dev[target], body->p, body->n, NULL, 0);
-			break;
-		}
-		receive(target, NOBODY, src_for(sender_for(target, pick), flags & F_OTHER_SRC,
-						true, pick), body->p, body->n);
-		break;
-	}
+	case K_RAW: raw(target, flags, body); break;
 	case K_INIT_FORGED:
 		forged_handshake(target, flags, MESSAGE_INITIATION, MESSAGE_INITIATION_LEN, body);
 		break;
@@ -852,17 +867,7 @@ static void record(uint8_t h, struct reader *body)
 		forged_handshake(target, flags, MESSAGE_RESPONSE, MESSAGE_RESPONSE_LEN, body);
 		break;
 	case K_RESP_REAL: real_response(target, flags, body); break;
-	case K_COOKIE_FORGED: {
-		uint8_t msg[MESSAGE_COOKIE_REPLY_LEN], pick = body->n ? body->p[0] : 0;
-
-		rdbuf(body, msg, sizeof(msg));
-		put_le32(msg, MESSAGE_COOKIE_REPLY);
-		if (flags & F_INDEX)
-			put_le32(msg + 4, real_index(target, pick));
-		receive(target, NOBODY, src_for(sender_for(target, pick), flags & F_OTHER_SRC,
-						true, pick), msg, sizeof(msg));
-		break;
-	}
+	case K_COOKIE_FORGED: forged_cookie(target, flags, body); break;
 	case K_COOKIE_REAL: real_cookie(target, flags, body); break;
 	case K_DATA_FORGED: forged_data(target, flags, body); break;
 	case K_DATA_REAL: real_data(target, flags, body); break;
