@@ -42,6 +42,8 @@
 #define MAX_RECORDS 48
 #define PROBE_SECONDS 400       /* past REKEY_ATTEMPT_TIME plus a silence to notice */
 #define SEEN_MAX 4096           /* data counters remembered as accepted, per input */
+#define BIG_MAX (WG_MAX_MESSAGE + 64) /* datagrams up to and past the largest accepted */
+#define P_BIG 0x80              /* a data record's pick byte: the body, repeated, sets the size */
 
 /* C: B's second peer, no device, the harness holds its key; D: a key nobody knows. */
 enum { A, B, C, D, N_IDS };
@@ -61,6 +63,7 @@ enum kind {
 #define S_KEEPALIVE 0x04        /* A has PersistentKeepalive = 25 */
 #define S_B_KNOWS_A 0x08        /* B has an Endpoint for A */
 #define S_PSK 0x10              /* A and B share a PresharedKey */
+#define S_SCALED 0x20           /* protocol times scaled by 0.02, as the tests' TUNSHIM_TIMER_SCALE */
 
 struct dgram {
 	int to, sender;         /* sender: whose keys made it, NOBODY when forged */
@@ -386,7 +389,7 @@ static void world_init(uint8_t opts)
 	set_addr(&W.stranger4, "203.0.113.9", 9);
 	set_addr(&W.stranger6, "2001:db8::9", 9);
 	configs(opts);
-	wg_timer_params_default(&tp, 1);
+	wg_timer_params_default(&tp, opts & S_SCALED ? 0.02 : 1);
 	for (int d = A; d <= B; d++) {
 		struct wg_device_ops ops = { .ctx = (void *)(intptr_t)d, .send_udp = fake_send,
 					     .deliver = fake_deliver, .now = fake_now,
@@ -751,11 +754,29 @@ static void real_cookie(int target, uint8_t flags, struct reader *body)
 
 /* A data message under an index the fuzzer or the target picks, its counter and
  * "ciphertext" from the body. */
+/* With P_BIG, the next two bytes give the size and the rest of the body is
+ * repeated to fill it: sizes around WG_MAX_MESSAGE, which no input is long
+ * enough to spell out. Returns the length of out. */
+static size_t fill(uint8_t pick, struct reader *body, uint8_t *out, size_t small_cap)
+{
+	size_t len;
+
+	if (!(pick & P_BIG))
+		return rdbuf(body, out, small_cap);
+	len = (size_t)rdn(body, 2) + (pick & 0x40 ? 0x10000 - 256 : 0);
+	if (len > BIG_MAX - 64)
+		len = BIG_MAX - 64;
+	for (size_t i = 0; i < len; i++)
+		out[i] = body->n ? body->p[i % body->n] : 0;
+	body->n = 0;
+	return len;
+}
+
 static void forged_data(int target, uint8_t flags, struct reader *body)
 {
-	static uint8_t msg[1 << 12];
+	static uint8_t msg[BIG_MAX];
 	uint8_t pick = body->n ? body->p[0] : 0;
-	size_t len = 8 + rdbuf(body, msg + 8, sizeof(msg) - 8);
+	size_t len = 8 + fill(pick, body, msg + 8, 1 << 12);
 
 	put_le32(msg, MESSAGE_DATA);
 	put_le32(msg + 4, flags & F_INDEX ? real_index(target, pick) : (uint32_t)rng_next());
@@ -769,7 +790,7 @@ static void forged_data(int target, uint8_t flags, struct reader *body)
  * legitimate packet is never taken for a replay of the harness's. */
 static void real_data(int target, uint8_t flags, struct reader *body)
 {
-	static uint8_t plain[1 << 12], msg[sizeof(plain) + 32];
+	static uint8_t plain[BIG_MAX], msg[sizeof(plain) + 32];
 	uint8_t pick = rd8(body);
 	int sender = target == A ? B : A;
 	struct wg_peer *p = peer_of(sender, target);
@@ -784,9 +805,7 @@ static void real_data(int target, uint8_t flags, struct reader *body)
 		return;
 	counter = flags & F_MACS ? rdn(body, 8) :
 		kp->kp.send_counter + (uint64_t)(int64_t)(int16_t)rdn(body, 2);
-	len = body->n < sizeof(plain) ? body->n : sizeof(plain);
-	memcpy(plain, body->p, len);
-	body->n = 0;
+	len = fill(pick, body, plain, body->n < (1 << 12) ? body->n : 1 << 12);
 	copy = kp->kp;
 	copy.send_counter = counter;
 	n = noise_seal_data(&copy, msg, plain, len);

@@ -122,6 +122,11 @@ def receive_seeds():
         rec(PUMP, TO_A, PUMP_ALL)
     s["s3-psk"] = bytes([3 | 0x10]) + rec(DATA_REAL, TO_B, data(0, 0, ipv4("10.0.0.1", "10.0.0.2"))) + \
         rec(INIT_REAL, TO_B, b"\0\5\0\0\0\0\0")
+    # P_BIG|0x40: a size of 0x10000 - 256 + the next two bytes, the body repeated to fill it.
+    for name, size in (("s3-data-largest", 65535 - 32), ("s3-data-one-too-large", 65535 - 31)):
+        s[name] = b"\3" + rec(DATA_REAL, TO_B, bytes([0xc0]) + struct.pack("<h", 0) +
+                              struct.pack("<H", size - (0x10000 - 256)) +
+                              ipv6("fd00::1", "fd00::2", 65535 - 40 - 40)[:40])
     s["s0-no-source-address"] = b"\0" + rec(RAW, TO_B, struct.pack("<I", 1) + bytes(144), INDEX)
     return s
 
