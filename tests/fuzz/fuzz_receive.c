@@ -91,6 +91,7 @@ struct world {
 	int target;             /* the device being fed */
 	uint8_t last_init[2][MESSAGE_INITIATION_LEN]; /* each device's latest initiation */
 	bool have_init[2];
+	int delivered[2];
 	struct seen { uint64_t counter; uint32_t index; uint8_t dev, used; } seen[SEEN_MAX];
 	size_t n_seen;
 	uint8_t probe[2][64];
@@ -289,6 +290,7 @@ static void fake_deliver(void *ctx, const uint8_t *pkt, size_t len)
 	family = pkt[0] >> 4 == 4 ? AF_INET : AF_INET6;
 	if (owner_of(dev, family, family == AF_INET ? pkt + 12 : pkt + 8) != W.receiving_from)
 		fail("a delivered packet's source is outside its sender's AllowedIPs");
+	W.delivered[dev]++;
 	if (len == W.probe_len[dev] && !memcmp(pkt, W.probe[dev], len))
 		W.probe_seen[dev] = true;
 	else if (trace)
@@ -784,6 +786,45 @@ static void forged_data(int target, uint8_t flags, struct reader *body)
 		msg, len < MESSAGE_MINIMUM_LEN ? MESSAGE_MINIMUM_LEN : len);
 }
 
+/* What the receiver must make of an opened plaintext, by the kernel's rules: a
+ * keepalive, no IP packet (its own length under its header or past what came),
+ * a source outside the sender's AllowedIPs, or a delivery. */
+enum inner_verdict { V_KEEPALIVE, V_BAD_INNER, V_BAD_SOURCE, V_DELIVER };
+
+static enum inner_verdict expected(int dev, int sender, const uint8_t *p, size_t len)
+{
+	size_t n;
+
+	if (!len)
+		return V_KEEPALIVE;
+	if (len >= 20 && p[0] >> 4 == 4) {
+		n = (size_t)p[2] << 8 | p[3];
+		if (n < 20 || n > len)
+			return V_BAD_INNER;
+		return owner_of(dev, AF_INET, p + 12) == sender ? V_DELIVER : V_BAD_SOURCE;
+	}
+	if (len >= 40 && p[0] >> 4 == 6) {
+		n = ((size_t)p[4] << 8 | p[5]) + 40;
+		if (n > len)
+			return V_BAD_INNER;
+		return owner_of(dev, AF_INET6, p + 8) == sender ? V_DELIVER : V_BAD_SOURCE;
+	}
+	return V_BAD_INNER;
+}
+
+/* After an accepted message: exactly the expected one of the outcomes happened. */
+static void check_verdict(enum inner_verdict v, const struct wg_peer_stats *before,
+			  const struct wg_peer_stats *after, int delivered)
+{
+	uint64_t bad_inner = after->rx_bad_inner - before->rx_bad_inner;
+	uint64_t bad_source = after->rx_bad_source - before->rx_bad_source;
+
+	if (bad_inner != (v == V_BAD_INNER) || bad_source != (v == V_BAD_SOURCE) ||
+	    delivered != (v == V_DELIVER))
+		fail("an opened packet's fate (delivered, or counted as a bad inner length "
+		     "or a bad source) is not the expected one");
+}
+
 /* Transport data sealed with one of the sender's live keypairs around the
  * fuzzer's plaintext, at a counter it picks (near the sender's own, or anywhere
  * with F_MACS). The real sender then moves past every counter used here, so a
@@ -793,10 +834,12 @@ static void real_data(int target, uint8_t flags, struct reader *body)
 	static uint8_t plain[BIG_MAX], msg[sizeof(plain) + 32];
 	uint8_t pick = rd8(body);
 	int sender = target == A ? B : A;
-	struct wg_peer *p = peer_of(sender, target);
+	struct wg_peer *p = peer_of(sender, target), *rx;
 	struct wg_keypair *kps[] = { p->current, p->previous, p->next };
 	struct wg_keypair *kp = kps[pick % 3];
+	struct wg_peer_stats before;
 	struct noise_keypair copy;
+	int delivered;
 	uint64_t counter;
 	size_t len;
 	ssize_t n;
@@ -814,7 +857,17 @@ static void real_data(int target, uint8_t flags, struct reader *body)
 		return;
 	if (counter >= kp->kp.send_counter)
 		kp->kp.send_counter = counter + 1;
+	rx = peer_of(target, sender);
+	before = rx->stats;
+	delivered = W.delivered[target];
 	receive(target, sender, src_for(sender, flags & F_OTHER_SRC, false, pick), msg, (size_t)n);
+	if (rx->stats.rx_bytes != before.rx_bytes)
+		check_verdict(expected(target, sender, plain, len), &before, &rx->stats,
+			      W.delivered[target] - delivered);
+	else if (W.delivered[target] != delivered ||
+		 rx->stats.rx_bad_inner != before.rx_bad_inner ||
+		 rx->stats.rx_bad_source != before.rx_bad_source)
+		fail("a message that was not accepted still counted or delivered");
 }
 
 static void send_inner(int dev, struct reader *body)
@@ -855,17 +908,27 @@ static void advance(struct reader *body)
 	wg_device_tick(W.dev[B]);
 }
 
-/* Many forged initiations with valid mac1 from one or two strangers: the
- * handshake load the under-load rule counts. */
+/* Many forged initiations with valid mac1, from one source or from up to 256
+ * (IPv4 hosts and IPv6 /64s, as the rate limiters key them): the handshake load
+ * the under-load rule counts, and sources for the limiters' tables. */
 static void flood(int target, struct reader *body)
 {
-	uint8_t msg[MESSAGE_INITIATION_LEN] = { 0 }, n = rd8(body);
+	uint8_t msg[MESSAGE_INITIATION_LEN] = { 0 }, n = rd8(body), spread = rd8(body);
+	struct sockaddr_storage src;
 
 	rdbuf(body, msg, sizeof(msg));
 	put_le32(msg, MESSAGE_INITIATION);
 	add_macs(target, msg, sizeof(msg));
-	for (unsigned i = 0; i <= n; i++)
-		receive(target, NOBODY, i & 1 ? &W.stranger6 : &W.stranger4, msg, sizeof(msg));
+	for (unsigned i = 0; i <= n; i++) {
+		uint8_t host = (uint8_t)(spread & 0x80 ? i + spread : spread);
+
+		src = spread & 1 ? W.stranger6 : W.stranger4;
+		if (src.ss_family == AF_INET)
+			((uint8_t *)&((struct sockaddr_in *)&src)->sin_addr)[3] = host;
+		else
+			((struct sockaddr_in6 *)&src)->sin6_addr.s6_addr[7] = host;
+		receive(target, NOBODY, &src, msg, sizeof(msg));
+	}
 }
 
 static void record(uint8_t h, struct reader *body)

@@ -76,7 +76,7 @@ def receive_seeds():
     s["s0-initiation-from-c"] = b"\0" + rec(INIT_REAL, TO_B, bytes([1]) + b"\2\0\0\0" + b"\5\0")
     s["s0-initiation-replayed-time"] = b"\0" + rec(INIT_REAL, TO_B, b"\0\1\0\0\0\0\0") + \
         rec(INIT_REAL, TO_B, b"\0\2\0\0\0\3\0")
-    s["s0-flood-then-cookie"] = b"\0" + rec(FLOOD, TO_B, b"\xc8" + bytes(148)) + \
+    s["s0-flood-then-cookie"] = b"\0" + rec(FLOOD, TO_B, b"\xc8\x80" + bytes(148)) + \
         rec(CONNECT, TO_A, b"\1") + rec(PUMP, TO_B, PUMP_ALL)
     s["s0-send-starts-handshake"] = b"\0" + rec(SEND, TO_A, ipv4("10.0.0.1", "10.0.0.2")) + \
         rec(PUMP, TO_A, PUMP_ALL)
