@@ -224,8 +224,8 @@ $(FUZZ_DIR)/fuzz_dns: FUZZ_LIBS := -lresolv
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c | deps
 	@mkdir -p $(dir $@)
 	$(call say,FUZZLD,$@)
-	$(Q)$(FUZZ_CC) $(FUZZ_CF) -fsanitize=fuzzer -Istack/wg -Ishim/dns -o $@ $< \
-		$(filter %.o,$^) $(LDLIBS_CRYPTO) $(FUZZ_LIBS)
+	$(Q)$(FUZZ_CC) $(FUZZ_CF) -fsanitize=fuzzer -Istack/wg -Ishim/dns -MMD -MP -MF $@.d \
+		-o $@ $< $(filter %.o,$^) $(LDLIBS_CRYPTO) $(FUZZ_LIBS)
 
 .PHONY: fuzz-build fuzz fuzz-long
 fuzz-build: $(FUZZ_BINS)
@@ -271,6 +271,7 @@ $(BUILD)/san-tests-address-undefined/.built: $(UNIT_BINS)
 	@touch $@
 
 clean:
-	rm -rf $(BUILD)/obj $(BUILD)/san-* $(BUILD)/fuzz $(BUILD)/tests $(BUILD)/libtunshim.so $(BUILD)/tunshim
+	rm -rf $(BUILD)/obj $(BUILD)/san-* $(BUILD)/fuzz $(BUILD)/tests $(BUILD)/libtunshim.so \
+		$(BUILD)/tunshim
 
--include $(shell find $(OBJ) $(FUZZ_DIR)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(OBJ) $(FUZZ_DIR) -name '*.d' 2>/dev/null)

@@ -2,8 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Everything `make test` runs: the layer and export checks, the unit tests (plain and
 # under ASan/UBSan), bounded fuzzing (tests/fuzz/run.sh), then the interop suites in
-# network namespaces. Ends with one
-# "N passed, N failed" line.
+# network namespaces. Ends with one "N passed, N failed" line.
 set -u
 build=${1:-build}
 cd "$(dirname "$0")/.." || exit 1
