@@ -17,10 +17,12 @@
  *
  * Oracles, beside ASan and UBSan: a forged datagram never delivers a packet; a
  * delivered packet is exactly its inner IP length and its source belongs to the
- * sender by the receiver's AllowedIPs (computed here independently); keypair
- * slots and receiver indices stay consistent; no data counter is accepted twice
- * under one receiver index (replay, checked from outside); and after the input, the two
- * devices still carry a packet each way within a bounded (simulated) time.
+ * sender by the receiver's AllowedIPs (computed here independently); for data the
+ * harness sealed, exactly the expected fate (delivered, or counted as a bad inner
+ * length or a bad source); no data counter is accepted twice under one receiver
+ * index (replay, checked from outside); keypair slots and receiver indices stay
+ * consistent; and after the input, the two devices still carry a packet each way
+ * within a bounded (simulated) time.
  * Randomness is a seeded PRNG installed into libsodium, so every input replays
  * the same way. */
 #include <arpa/inet.h>
