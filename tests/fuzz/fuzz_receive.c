@@ -65,7 +65,7 @@ enum kind {
 #define S_KEEPALIVE 0x04        /* A has PersistentKeepalive = 25 */
 #define S_B_KNOWS_A 0x08        /* B has an Endpoint for A */
 #define S_PSK 0x10              /* A and B share a PresharedKey */
-#define S_SCALED 0x20           /* protocol times scaled by 0.02, as the tests' TUNSHIM_TIMER_SCALE */
+#define S_SCALED 0x20           /* protocol times scaled by 0.02 (TUNSHIM_TIMER_SCALE) */
 
 struct dgram {
 	int to, sender;         /* sender: whose keys made it, NOBODY when forged */

@@ -62,7 +62,17 @@ def data(pick=0, delta=0, plain=b""):
 PUMP_ALL = struct.pack("<I", 0xffffffff)
 
 
+def to_b(plain, flags=0, delta=0):
+    """Data sealed by A's current keypair around plain, to B."""
+    return rec(DATA_REAL, TO_B, data(0, delta, plain), flags)
+
+
+def to_a(plain):
+    return rec(DATA_REAL, TO_A, data(0, 0, plain))
+
+
 def receive_seeds():
+    v4_ab = ipv4("10.0.0.1", "10.0.0.2")
     s = {}
     for st in range(4):
         s[f"s{st}-raw-each-length"] = bytes([st]) + b"".join(
@@ -86,22 +96,21 @@ def receive_seeds():
         rec(CLOCK, TO_A, b"\1\6") + rec(PUMP, TO_A, PUMP_ALL)
     s["s1-cookie-real-v6"] = b"\1" + rec(COOKIE_REAL, TO_A, b"\2" + bytes(18))
     s["s1-retransmit"] = b"\1" + rec(PUMP, TO_A, b"\0\0\0\0") + rec(CLOCK, TO_A, b"\1\6")
-    s["s2-data-promotes-next"] = b"\2" + rec(DATA_REAL, TO_B, data(0, 0, ipv4("10.0.0.1", "10.0.0.2")))
-    s["s2-keepalive"] = b"\2" + rec(DATA_REAL, TO_B, data(0, 0))
-    s["s3-data-a-to-b"] = b"\3" + rec(DATA_REAL, TO_B, data(0, 0, ipv4("10.0.0.1", "10.0.0.2")))
-    s["s3-data-b-to-a-v6"] = b"\3" + rec(DATA_REAL, TO_A, data(0, 0, ipv6("fd00::2", "fd00::1")))
-    s["s3-data-net-behind-b"] = b"\3" + rec(DATA_REAL, TO_A, data(0, 0, ipv4("10.9.1.2", "10.0.0.1")))
-    s["s3-data-source-of-c"] = b"\3" + rec(DATA_REAL, TO_B, data(0, 0, ipv4("10.0.0.5", "10.0.0.2")))
-    s["s3-data-source-v6-of-c"] = b"\3" + rec(DATA_REAL, TO_B, data(0, 0, ipv6("fd00::7", "fd00::2")))
-    s["s3-data-padded"] = b"\3" + rec(DATA_REAL, TO_B, data(0, 0, ipv4("10.0.0.1", "10.0.0.2") + bytes(12)))
-    s["s3-data-short-length"] = b"\3" + rec(DATA_REAL, TO_B, data(0, 0, ipv4("10.0.0.1", "10.0.0.2", 8, 60)))
-    s["s3-data-v6-short"] = b"\3" + rec(DATA_REAL, TO_A, data(0, 0, ipv6("fd00::2", "fd00::1", 8, 400)))
-    s["s3-data-not-ip"] = b"\3" + rec(DATA_REAL, TO_B, data(0, 0, b"\x55" * 40))
-    s["s3-data-replay"] = b"\3" + rec(DATA_REAL, TO_B, data(0, 0, ipv4("10.0.0.1", "10.0.0.2"))) + \
-        rec(DATA_REAL, TO_B, data(0, -1, ipv4("10.0.0.1", "10.0.0.2")))
+    s["s2-data-promotes-next"] = b"\2" + to_b(v4_ab)
+    s["s2-keepalive"] = b"\2" + to_b(b"")
+    s["s3-data-a-to-b"] = b"\3" + to_b(v4_ab)
+    s["s3-data-b-to-a-v6"] = b"\3" + to_a(ipv6("fd00::2", "fd00::1"))
+    s["s3-data-net-behind-b"] = b"\3" + to_a(ipv4("10.9.1.2", "10.0.0.1"))
+    s["s3-data-source-of-c"] = b"\3" + to_b(ipv4("10.0.0.5", "10.0.0.2"))
+    s["s3-data-source-v6-of-c"] = b"\3" + to_b(ipv6("fd00::7", "fd00::2"))
+    s["s3-data-padded"] = b"\3" + to_b(v4_ab + bytes(12))
+    s["s3-data-short-length"] = b"\3" + to_b(ipv4("10.0.0.1", "10.0.0.2", 8, 60))
+    s["s3-data-v6-short"] = b"\3" + to_a(ipv6("fd00::2", "fd00::1", 8, 400))
+    s["s3-data-not-ip"] = b"\3" + to_b(b"\x55" * 40)
+    s["s3-data-replay"] = b"\3" + to_b(v4_ab) + to_b(v4_ab, delta=-1)
     s["s3-data-far-counter"] = b"\3" + rec(DATA_REAL, TO_B, b"\0" + struct.pack("<Q", 1 << 40) +
-                                           ipv4("10.0.0.1", "10.0.0.2"), MACS)
-    s["s3-data-roams"] = b"\3" + rec(DATA_REAL, TO_B, data(0, 0, ipv4("10.0.0.1", "10.0.0.2")), OTHER_SRC) + \
+                                           v4_ab, MACS)
+    s["s3-data-roams"] = b"\3" + to_b(v4_ab, OTHER_SRC) + \
         rec(SEND, TO_B, ipv4("10.0.0.2", "10.0.0.1")) + rec(PUMP, TO_A, PUMP_ALL)
     s["s3-rekey-after-time"] = b"\3" + rec(CLOCK, TO_A, b"\2\2") + \
         rec(SEND, TO_A, ipv4("10.0.0.1", "10.0.0.2")) + rec(PUMP, TO_A, PUMP_ALL) + \
@@ -112,15 +121,15 @@ def receive_seeds():
         rec(DATA_REAL, TO_B, data(0, 0, ipv4("10.0.0.1", "10.0.0.2")))
     s["s3-send-b-to-c"] = b"\3" + rec(SEND, TO_B, ipv4("10.0.0.2", "10.0.0.7"))
     reject_after = (1 << 64) - 1 - (1 << 13)
-    s["s3-counter-at-limit"] = b"\3" + rec(DATA_REAL, TO_B, b"\0" + struct.pack("<Q", reject_after - 1) +
-                                            ipv4("10.0.0.1", "10.0.0.2"), MACS) + \
+    s["s3-counter-at-limit"] = b"\3" + \
+        rec(DATA_REAL, TO_B, b"\0" + struct.pack("<Q", reject_after - 1) + v4_ab, MACS) + \
         rec(SEND, TO_A, ipv4("10.0.0.1", "10.0.0.2")) + rec(PUMP, TO_A, PUMP_ALL)
     s["s0-initiation-unknown-key"] = b"\0" + rec(INIT_REAL, TO_B, b"\2\4\0\0\0\0\0")
     s["s1-gives-up"] = b"\1" + rec(PUMP, TO_A, b"\0\0\0\0") + rec(CLOCK, TO_A, b"\2\2") + \
         rec(SEND, TO_A, ipv4("10.0.0.1", "10.0.0.2"))
     s["s3-keepalive-b-knows-a"] = bytes([3 | 0x04 | 0x08]) + rec(CLOCK, TO_A, b"\1\x1e") + \
         rec(PUMP, TO_A, PUMP_ALL)
-    s["s3-psk"] = bytes([3 | 0x10]) + rec(DATA_REAL, TO_B, data(0, 0, ipv4("10.0.0.1", "10.0.0.2"))) + \
+    s["s3-psk"] = bytes([3 | 0x10]) + to_b(v4_ab) + \
         rec(INIT_REAL, TO_B, b"\0\5\0\0\0\0\0")
     # P_BIG|0x40: a size of 0x10000 - 256 + the next two bytes, the body repeated to fill it.
     for name, size in (("s3-data-largest", 65535 - 32), ("s3-data-one-too-large", 65535 - 31)):
@@ -143,10 +152,12 @@ def config_seeds():
     for name in ("wg0.conf", "provider-ipv6.conf"):
         with open(os.path.join(ROOT, "examples", name)) as f:
             s["example-" + name] = f.read()
-    s["minimal"] = f"[Interface]\nPrivateKey = {PRIV}\n[Peer]\nPublicKey = {PEER1}\nAllowedIPs = 10.0.0.0/24\n"
+    s["minimal"] = (f"[Interface]\nPrivateKey = {PRIV}\n"
+                    f"[Peer]\nPublicKey = {PEER1}\nAllowedIPs = 10.0.0.0/24\n")
     s["provider-crlf-bom"] = (
         "\ufeff# generated\r\n[Interface]  # this device\r\n\tprivatekey=" + PRIV + "\r\n"
-        "Address = 10.64.0.2/32, fd00:64::2/128\r\nDNS = 10.64.0.1, fd00:64::1, corp.example.com, lan.\r\n"
+        "Address = 10.64.0.2/32, fd00:64::2/128\r\n"
+        "DNS = 10.64.0.1, fd00:64::1, corp.example.com, lan.\r\n"
         "MTU = 1380\r\nListenPort = 51820\r\nTable = off\r\nFwMark = 0x1234\r\n"
         "PostUp = iptables -I OUTPUT ! -o %i -j REJECT\r\nSaveConfig = false\r\n\r\n"
         "[PEER]\r\nPUBLICKEY = " + PEER1 + "\r\nPresharedKey = " + PEER2 + "\r\n"
@@ -156,13 +167,17 @@ def config_seeds():
         "AllowedIPs = 192.168.0.0/16\r\nPersistentKeepalive = off\r\n")
     s["peers-first-bounds"] = (
         f"[Peer]\nPublicKey = {PEER2}\nAllowedIPs = 10.9.0.0/16\nEndpoint = 127.0.0.1:65535\n"
-        f"PersistentKeepalive = 65535\n[Interface]\nAddress = 10.0.0.2, fd00::2\nPrivateKey = {PRIV}\n"
-        f"MTU = 65535\nListenPort = 0\n[Peer]\nPublicKey = {PEER1}\nAllowedIPs = 0.0.0.0/32, ::/128\n"
+        f"PersistentKeepalive = 65535\n"
+        f"[Interface]\nAddress = 10.0.0.2, fd00::2\nPrivateKey = {PRIV}\n"
+        "MTU = 65535\nListenPort = 0\n"
+        f"[Peer]\nPublicKey = {PEER1}\nAllowedIPs = 0.0.0.0/32, ::/128\n"
         "Endpoint = localhost:1\nPersistentKeepalive = 0\n")
-    s["empty-lists"] = f"[Interface]\nPrivateKey = {PRIV}\nAddress =\nDNS =\nMTU = 1280\n[Peer]\nPublicKey = {PEER1}\nAllowedIPs ="
+    s["empty-lists"] = (f"[Interface]\nPrivateKey = {PRIV}\nAddress =\nDNS =\nMTU = 1280\n"
+                        f"[Peer]\nPublicKey = {PEER1}\nAllowedIPs =")
     s["v4-mapped-and-zone"] = (
         f"[Interface]\nPrivateKey = {PRIV}\nAddress = ::ffff:10.0.0.2/128\nDNS = fe80::1%eth0\n"
-        f"[Peer]\nPublicKey = {PEER1}\nEndpoint = [fe80::1%eth0]:51820\nAllowedIPs = ::ffff:0:0/96\n")
+        f"[Peer]\nPublicKey = {PEER1}\nEndpoint = [fe80::1%eth0]:51820\n"
+        "AllowedIPs = ::ffff:0:0/96\n")
     s["errors"] = f"[Interface]\nPrivateKey = {PRIV}\nMTU = 99999\n"
     return s
 
@@ -220,7 +235,7 @@ def dns_seeds():
     s["bad-rdlen"] = msg(OK, [q()], [rr(PTR_Q, 1, a + b"\0")])
     s["other-class"] = msg(OK, [q()], [rr(PTR_Q, 1, a, cls=3)])
     s["escaped-label"] = msg(OK, [q()], [rr(PTR_Q, 5, b"\x03a.b\x02\\\\\0")])
-    s["many-a"] = msg(OK, [q()], [rr(PTR_Q, 1, bytes([10, 0, i // 256, i % 256])) for i in range(70)])
+    s["many-a"] = msg(OK, [q()], [rr(PTR_Q, 1, bytes([10, 0, 0, i])) for i in range(70)])
     return s
 
 

@@ -54,7 +54,8 @@ report_failure() {
 	echo "not ok - fuzz $t"
 	grep -E 'invariant broken|ERROR: |SUMMARY: |runtime error|Test unit written|^==[0-9]+==' "$log" |
 		head -n 12 | sed 's/^/#   /'
-	echo "#   full log: $log; inputs that failed: $art (after the fix, keep them in tests/fuzz/regress/$t/)"
+	echo "#   full log: $log; inputs that failed: $art"
+	echo "#   (after the fix, keep them in tests/fuzz/regress/$t/)"
 }
 
 run_target() {
