@@ -99,12 +99,15 @@ SO_LDFLAGS := -shared -Wl,--exclude-libs,ALL -Wl,-z,defs -Wl,-z,now
 SO_LIBS := -Wl,-Bstatic $(LDLIBS_CRYPTO) -Wl,-Bdynamic -ldl -lpthread -lresolv
 
 # ---- the packages each goal needs (tests/deps.sh), checked before anything compiles ----
-# `make test` and `make demo` install what is missing when run as root (saying so); a plain
-# `make` never installs anything: it checks, and prints the apt-get line that would.
+# `make test`, `make demo` and `make fuzz` install what is missing when run as root
+# (saying so); a plain `make` never installs anything: it checks, and prints the apt-get
+# line that would.
 ifneq ($(filter test interop bench,$(MAKECMDGOALS)),)
   DEPS_SET := test
 else ifneq ($(filter demo,$(MAKECMDGOALS)),)
   DEPS_SET := demo
+else ifneq ($(filter fuzz fuzz-long fuzz-build,$(MAKECMDGOALS)),)
+  DEPS_SET := fuzz
 else
   DEPS_SET := --check build
 endif
@@ -195,6 +198,47 @@ $(TESTBIN)/tools/%: tests/tools/%.c $(STACK_LIB) $(SYS_LIBC_OBJ)
 	$(Q)$(CC) $(BASE_CFLAGS) $(PUB_INC) -Istack/wg -Itests/tools -o $@ $< $(SYS_LIBC_OBJ) \
 		$(STACK_LIB) $(LDLIBS_CRYPTO) -lpthread $(SAN_LDFLAGS)
 
+# ---- fuzzing (tests/fuzz/README.md): libFuzzer targets built by clang with ASan and
+# UBSan, from objects of their own under $(BUILD)/fuzz (the gcc build is not touched) ----
+FUZZ_CC ?= clang
+FUZZ_DIR := $(BUILD)/fuzz
+FUZZ_SECONDS ?= 600
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CF := -O1 -g $(WARN) -std=gnu11 -pthread -D_GNU_SOURCE $(FUZZ_SAN) $(PUB_INC)
+FUZZ_TARGETS := receive config dns
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+# What each target links: the WireGuard core and the bits of base it uses (its OS
+# boundary is libc itself, as for the unit tests), or the DNS layer alone.
+FUZZ_WG_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(WG_SRCS) stack/base/log.c \
+	stack/base/sys.c stack/base/sys_libc.c)
+FUZZ_DNS_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(DNS_SRCS) stack/base/sockaddr.c)
+
+$(FUZZ_DIR)/obj/%.o: %.c | deps
+	@mkdir -p $(dir $@)
+	$(call say,FUZZCC,$<)
+	$(Q)$(FUZZ_CC) $(FUZZ_CF) -fsanitize=fuzzer-no-link -Istack/wg -Ishim/dns -MMD -MP \
+		-c $< -o $@
+
+$(FUZZ_DIR)/fuzz_receive $(FUZZ_DIR)/fuzz_config: $(FUZZ_WG_OBJS)
+$(FUZZ_DIR)/fuzz_dns: $(FUZZ_DNS_OBJS)
+$(FUZZ_DIR)/fuzz_dns: FUZZ_LIBS := -lresolv
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c | deps
+	@mkdir -p $(dir $@)
+	$(call say,FUZZLD,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CF) -fsanitize=fuzzer -Istack/wg -Ishim/dns -MMD -MP -MF $@.d \
+		-o $@ $< $(filter %.o,$^) $(LDLIBS_CRYPTO) $(FUZZ_LIBS)
+
+.PHONY: fuzz-build fuzz fuzz-long
+fuzz-build: $(FUZZ_BINS)
+
+# Replays every corpus and regression input, then fuzzes each target for a bounded
+# time (what make test runs); fuzz-long gives each target FUZZ_SECONDS.
+fuzz: fuzz-build
+	@tests/fuzz/run.sh $(TUNSHIM_BUILD)
+
+fuzz-long: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(TUNSHIM_BUILD) $(FUZZ_TARGETS)
+
 unit: $(UNIT_BINS)
 	@tests/run-unit.sh $(UNIT_BINS)
 
@@ -213,6 +257,7 @@ test: all $(UNIT_BINS) $(TOOL_BINS)
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined $(BUILD)/san-tests-address-undefined/.built \
 		$(BUILD)/san-address-undefined/libtunshim.so
 	@$(MAKE) --no-print-directory SANITIZE=thread $(BUILD)/san-thread/libtunshim.so
+	@$(MAKE) --no-print-directory fuzz-build
 	@tests/run-all.sh $(TUNSHIM_BUILD)
 
 # The README's first command: two wrapped programs talk over WireGuard, no root needed.
@@ -227,6 +272,7 @@ $(BUILD)/san-tests-address-undefined/.built: $(UNIT_BINS)
 	@touch $@
 
 clean:
-	rm -rf $(BUILD)/obj $(BUILD)/san-* $(BUILD)/tests $(BUILD)/libtunshim.so $(BUILD)/tunshim
+	rm -rf $(BUILD)/obj $(BUILD)/san-* $(BUILD)/fuzz $(BUILD)/tests $(BUILD)/libtunshim.so \
+		$(BUILD)/tunshim
 
--include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
+-include $(shell find $(OBJ) $(FUZZ_DIR) -name '*.d' 2>/dev/null)

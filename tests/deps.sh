@@ -4,6 +4,7 @@
 # otherwise, or with --check, it installs nothing and prints the one apt-get line that would.
 #   tests/deps.sh [--check] build   what `make` needs
 #   tests/deps.sh [--check] demo    what `make demo` needs on top
+#   tests/deps.sh [--check] fuzz    what `make fuzz` needs on top of build
 #   tests/deps.sh [--check] test    what `make test` (and `make bench`) need on top
 set -euo pipefail
 check_only=0
@@ -18,11 +19,14 @@ demo_pkgs=(curl python3)
 test_pkgs=(bats iproute2 wireguard-go wireguard-tools socat iperf3 wrk
 	netcat-openbsd nginx-light util-linux strace dnsmasq-base bind9-dnsutils netbase parallel
 	iputils-ping iputils-tracepath)
+# The libFuzzer targets (tests/fuzz/): clang, and libFuzzer's runtime (make test runs them).
+fuzz_pkgs=(clang libclang-rt-14-dev)
 case "${1:-build}" in
 build) want=("${build_pkgs[@]}") ;;
 demo) want=("${build_pkgs[@]}" "${demo_pkgs[@]}") ;;
-test) want=("${build_pkgs[@]}" "${demo_pkgs[@]}" "${test_pkgs[@]}") ;;
-*) echo "usage: $0 [--check] build|demo|test" >&2; exit 2 ;;
+fuzz) want=("${build_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
+test) want=("${build_pkgs[@]}" "${demo_pkgs[@]}" "${test_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
+*) echo "usage: $0 [--check] build|demo|fuzz|test" >&2; exit 2 ;;
 esac
 if ! command -v dpkg-query >/dev/null; then
 	echo "tests/deps.sh: not a Debian system; make sure these are installed: ${want[*]}" >&2

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Everything `make test` runs: the layer and export checks, the unit tests (plain and
-# under ASan/UBSan), then the interop suites in network namespaces. Ends with one
-# "N passed, N failed" line.
+# under ASan/UBSan), bounded fuzzing (tests/fuzz/run.sh), then the interop suites in
+# network namespaces. Ends with one "N passed, N failed" line.
 set -u
 build=${1:-build}
 cd "$(dirname "$0")/.." || exit 1
@@ -14,6 +14,7 @@ tests/check-exports.sh "$build"/libtunshim.so | tee -a "$log"
 tests/run-unit.sh "$build"/tests/test_* | tee -a "$log"
 ASAN_OPTIONS=detect_leaks=1 tests/run-unit.sh "$build"/san-tests-address-undefined/test_* \
 	| sed 's/^\(not \)\{0,1\}ok - unit /&asan+ubsan /' | tee -a "$log"
+tests/fuzz/run.sh "$build" | tee -a "$log"
 tests/run-interop.sh | tee -a "$log"
 tests/run-interop.sh tests/shim/*.bats | tee -a "$log"
 

@@ -75,12 +75,14 @@ static enum dns_status check_question(ns_msg *h, const char *name, int type)
 	return DNS_OK;
 }
 
-/* Expands a name inside rdata; it must fill the record's data exactly. */
+/* Expands a name inside rdata; it must fill the record's data exactly, and be a
+ * name: the root (expanded to "") is no host, and a PTR to it would hand
+ * gethostbyaddr and getnameinfo an empty host name as a success. */
 static bool rdata_name(ns_msg *h, const ns_rr *rr, char *out, size_t len)
 {
 	int n = dn_expand(ns_msg_base(*h), ns_msg_end(*h), ns_rr_rdata(*rr), out, (int)len);
 
-	return n >= 0 && n == ns_rr_rdlen(*rr);
+	return n >= 0 && n == ns_rr_rdlen(*rr) && out[0];
 }
 
 /* The target of a record of type owned by owner, in the answer section: 1 found,

@@ -449,6 +449,22 @@ static void b_ptr_cname(struct msg *m)
 	rr_name(m, "1.0-63.0.200.10.in-addr.arpa", ns_t_ptr, WEB);
 }
 
+/* A hostile server points a PTR, or a CNAME, at the root: no name to report. */
+static void b_ptr_to_root(struct msg *m)
+{
+	hdr(m, ID, QR | RD | RA);
+	question(m, "1.0.200.10.in-addr.arpa", ns_t_ptr);
+	rr_name(m, "1.0.200.10.in-addr.arpa", ns_t_ptr, "");
+}
+
+static void b_cname_to_root(struct msg *m)
+{
+	hdr(m, ID, QR | RD | RA);
+	question(m, WEB, ns_t_a);
+	rr_name(m, WEB, ns_t_cname, "");
+	rr_a(m, "", 10, 200, 0, 1);
+}
+
 static void b_opcode(struct msg *m)
 {
 	hdr(m, ID, QR | (ns_o_notify << 11));
@@ -503,6 +519,9 @@ static const struct parse_case cases[] = {
 	  "web.tunnel.test" },
 	{ "PTR", b_ptr, "1.0.200.10.in-addr.arpa", ns_t_ptr, DNS_OK, 0, WEB },
 	{ "PTR behind a CNAME", b_ptr_cname, "1.0.200.10.in-addr.arpa", ns_t_ptr, DNS_OK, 0, WEB },
+	{ "PTR to the root", b_ptr_to_root, "1.0.200.10.in-addr.arpa", ns_t_ptr, DNS_MALFORMED,
+	  0, "" },
+	{ "CNAME to the root", b_cname_to_root, WEB, ns_t_a, DNS_MALFORMED, 0, "" },
 	{ "another opcode", b_opcode, WEB, ns_t_a, DNS_MISMATCH, 0, "" },
 	{ "shorter than a header", b_short, WEB, ns_t_a, DNS_MISMATCH, 0, "" },
 };
