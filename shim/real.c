@@ -35,6 +35,7 @@ void shim_real_init(void)
 	RESOLVE(recvfrom);
 	RESOLVE(recvmsg);
 	RESOLVE(recvmmsg);
+	RESOLVE(sendmmsg);
 	RESOLVE(readv);
 	RESOLVE(write);
 	RESOLVE(writev);

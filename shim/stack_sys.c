@@ -40,6 +40,7 @@ void shim_stack_sys_init(void)
 		.recv = real.recv,
 		.recvfrom = real.recvfrom,
 		.recvmmsg = real.recvmmsg,
+		.sendmmsg = real.sendmmsg,
 		.send = real.send,
 		.sendto = real.sendto,
 		.sendmsg = real.sendmsg,

@@ -308,6 +308,8 @@ SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fla
 {
 	unsigned int i;
 
+	if (!shim_enter())
+		return real.sendmmsg(fd, vec, vlen, flags);
 	for (i = 0; i < vlen; i++) {
 		ssize_t n = sendmsg(fd, &vec[i].msg_hdr, flags);
 

@@ -26,6 +26,7 @@ const struct ts_sys ts_sys_libc = {
 	.recv = recv,
 	.recvfrom = recvfrom,
 	.recvmmsg = recvmmsg,
+	.sendmmsg = sendmmsg,
 	.send = send,
 	.sendto = sendto,
 	.sendmsg = sendmsg,

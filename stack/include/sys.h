@@ -43,6 +43,8 @@ struct ts_sys {
 	ssize_t (*send)(int fd, const void *buf, size_t len, int flags);
 	ssize_t (*sendto)(int fd, const void *buf, size_t len, int flags,
 			  const struct sockaddr *addr, socklen_t alen);
+	/* The outer socket's batches (stack/net/outer.c). */
+	int (*sendmmsg)(int fd, struct mmsghdr *vec, unsigned int vlen, int flags);
 	/* The session channel (stack/net/session_*.c): messages with descriptors beside them. */
 	ssize_t (*sendmsg)(int fd, const struct msghdr *m, int flags);
 	ssize_t (*recvmsg)(int fd, struct msghdr *m, int flags);

@@ -160,6 +160,8 @@ void ts_bridge_reap(struct ts_stack *st)
 {
 	struct ts_bridge **pp = &st->bridges;
 
+	/* Nothing may point at a bridge freed here: received data goes out first. */
+	ts_bridge_tcp_deliver(st);
 	while (*pp) {
 		struct ts_bridge *b = *pp;
 

@@ -7,6 +7,7 @@
 #include "lwip/tcp.h"
 #include "lwip/udp.h"
 #include "stack_internal.h"
+#include "tcp_cc.h"
 
 struct ts_bridge {
 	struct ts_pollable poll;   /* first: the loop hands us back this pointer */
@@ -24,11 +25,15 @@ struct ts_bridge {
 	bool reported, dead;
 	/* TCP */
 	struct tcp_pcb *tcp;
-	struct pbuf *to_app;       /* received, not yet written to fd */
+	struct pbuf *to_app;       /* received, not yet written to fd (tot_len not kept) */
+	struct pbuf *to_app_tail;  /* its last pbuf */
 	size_t to_app_off;         /* bytes of to_app's first pbuf already written */
 	bool app_eof, remote_fin, fin_to_app;
 	uint64_t orphan_since;     /* continuation: when the last ack progress was seen */
 	u32_t orphan_lastack;
+	struct ts_tcp_cc cc;       /* the ceiling on lwIP's window (tcp_cc.h) */
+	struct ts_bridge *deliver_next; /* st->deliver: received data to write out */
+	bool deliver_pending;
 	/* UDP */
 	struct udp_pcb *udp;
 	int udp_err;               /* an ICMP error not yet taken by the application */
@@ -46,6 +51,8 @@ void ts_bridge_tcp_adopt(struct ts_bridge *b, struct tcp_pcb *pcb);
 void ts_bridge_tcp_abort(struct ts_bridge *b, int error);
 /* Connects whose SYN waits for a WireGuard handshake keep their SYN retries. */
 void ts_bridge_tcp_hold_syns(struct ts_stack *st, uint64_t now);
+/* Writes out what this pass of the loop received, once per connection. */
+void ts_bridge_tcp_deliver(struct ts_stack *st);
 
 /* bridge_udp.c: an ICMP error about a connected UDP flow, for its next receive */
 void ts_bridge_udp_icmp_error(struct ts_bridge *b, int err, const struct ts_udp_errinfo *info);

@@ -14,6 +14,7 @@
 #include "sys.h"
 
 #define IOV_MAX_BATCH 64
+#define UNSENT_SLACK (64u * 1024u)
 
 /* Each pcb in TIME_WAIT keeps its local port for 2 * TCP_MSL (two minutes), and lwIP
  * draws ephemeral ports from a range of 16384: a program that opened and closed more
@@ -70,7 +71,8 @@ static int flush_to_app(struct ts_bridge *b)
 		w = ts_sys()->writev(b->fd, iov, n);
 		if (w < 0)
 			return errno == EAGAIN ? 0 : -errno;
-		for (size_t left = (size_t)w; left > 0;) {
+		/* Consumes what was written, and empty pbufs, which writev cannot. */
+		for (size_t left = (size_t)w; b->to_app;) {
 			struct pbuf *p = b->to_app;
 			size_t avail = p->len - b->to_app_off;
 
@@ -95,12 +97,24 @@ static int flush_to_app(struct ts_bridge *b)
 	return 0;
 }
 
+/* Whether lwIP should take more of the application's data now. Besides lwIP's own
+ * limits, what it holds unsent stays within what it may send soon (the window, plus
+ * one read's worth): beyond that the data waits in the socketpair just as well, and
+ * lwIP's tcp_write walks the whole unsent queue on every call. */
+static bool wants_data(const struct tcp_pcb *pcb)
+{
+	u32_t unsent = pcb->snd_lbb - pcb->snd_nxt;
+	u32_t wnd = pcb->cwnd < pcb->snd_wnd ? pcb->cwnd : pcb->snd_wnd;
+
+	return tcp_sndbuf(pcb) > 0 && tcp_sndqueuelen(pcb) < TCP_SND_QUEUELEN - 8 &&
+	       unsent < wnd + UNSENT_SLACK;
+}
+
 static void update_events(struct ts_bridge *b)
 {
 	uint32_t ev = 0;
 
-	if (!b->app_eof && b->tcp && tcp_sndbuf(b->tcp) > 0 &&
-	    tcp_sndqueuelen(b->tcp) < TCP_SND_QUEUELEN - 8)
+	if (!b->app_eof && b->tcp && wants_data(b->tcp))
 		ev |= EPOLLIN;
 	if (b->to_app)
 		ev |= EPOLLOUT;
@@ -115,7 +129,7 @@ static void app_to_remote(struct ts_bridge *b)
 		size_t room = tcp_sndbuf(b->tcp);
 		ssize_t n;
 
-		if (room == 0 || tcp_sndqueuelen(b->tcp) >= TCP_SND_QUEUELEN - 8)
+		if (!wants_data(b->tcp))
 			break;
 		n = ts_sys()->read(b->fd, buf, room < sizeof(buf) ? room : sizeof(buf));
 		if (n > 0) {
@@ -202,31 +216,61 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 	}
 	if (!p) {
 		b->remote_fin = true;
-	} else if (b->to_app) {
-		pbuf_cat(b->to_app, p);
 	} else {
-		b->to_app = p;
-		b->to_app_off = 0;
+		/* Linked by hand at the tail: pbuf_cat walks the whole chain to keep
+		 * tot_len, which nothing here reads. Each link holds its pbuf's one
+		 * reference, as pbuf_cat's do. */
+		if (b->to_app)
+			b->to_app_tail->next = p;
+		else
+			b->to_app = p, b->to_app_off = 0;
+		for (b->to_app_tail = p; b->to_app_tail->next; b->to_app_tail = b->to_app_tail->next)
+			;
 	}
+	/* Written out at the end of this pass, with whatever else arrives in it: one
+	 * write and one wake-up of the application per batch of packets, not per
+	 * segment. */
+	if (!b->deliver_pending) {
+		b->deliver_pending = true;
+		b->deliver_next = b->st->deliver;
+		b->st->deliver = b;
+	}
+	return ERR_OK;
+}
+
+static void deliver(struct ts_bridge *b)
+{
 	if (flush_to_app(b) < 0) {
 		ts_bridge_tcp_abort(b, EPIPE);
-		return ERR_ABRT;
+		return;
 	}
 	remote_fin_to_app(b);
 	tcp_try_close(b);
 	if (!b->dead)
 		update_events(b);
-	return ERR_OK;
+}
+
+void ts_bridge_tcp_deliver(struct ts_stack *st)
+{
+	struct ts_bridge *b;
+
+	/* Bridges are freed only by ts_bridge_reap, after this: a dead one is skipped. */
+	while ((b = st->deliver)) {
+		st->deliver = b->deliver_next;
+		b->deliver_pending = false;
+		if (!b->dead)
+			deliver(b);
+	}
 }
 
 static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 {
 	struct ts_bridge *b = arg;
 
-	(void)pcb;
-	(void)len;
-	if (b && !b->dead)
-		update_events(b); /* room again: resume reading the application */
+	if (!b || b->dead)
+		return ERR_OK;
+	ts_tcp_cc_on_ack(&b->cc, pcb, len, ts_now_ns());
+	update_events(b); /* room again: resume reading the application */
 	return ERR_OK;
 }
 

@@ -82,8 +82,7 @@ static int send_now(void *ctx, const struct sockaddr *dst, socklen_t dstlen,
 	}
 	if (len == MESSAGE_INITIATION_LEN && buf[0] == MESSAGE_INITIATION)
 		ts_gap_record(st->gap_fd);
-	if (ts_sys()->sendto(st->udp_fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, dst, dstlen) < 0)
-		return -errno;
+	ts_txbatch_add(&st->tx, st->udp_fd, dst, dstlen, buf, len);
 	return 0;
 }
 
@@ -104,11 +103,28 @@ static socklen_t normalize_source(struct sockaddr_storage *ss, socklen_t len)
 	return ts_sa_unmap(ss) ? sizeof(struct sockaddr_in) : len;
 }
 
+/* One received buffer: a datagram, or with GRO several of one sender, each seg bytes
+ * but the last. */
+static void receive_buffer(struct ts_stack *st, uint8_t *buf, size_t len, size_t seg,
+			   struct sockaddr_storage *src, socklen_t sl)
+{
+	if (!seg || seg > len)
+		seg = len;
+	for (size_t off = 0; off < len; off += seg) {
+		size_t n = len - off < seg ? len - off : seg;
+
+		wg_device_receive(st->dev, buf + off, n, (struct sockaddr *)src, sl);
+		/* Hand decrypted packets to lwIP outside the device's receive path. */
+		ts_netif_drain(st);
+	}
+}
+
 static void udp_readable(struct ts_stack *st, struct ts_pollable *p, uint32_t events)
 {
 	struct mmsghdr msgs[RX_BATCH];
 	struct iovec iov[RX_BATCH];
 	struct sockaddr_storage src[RX_BATCH];
+	union ts_gro_ctl ctl[RX_BATCH];
 	int n;
 
 	(void)p;
@@ -116,7 +132,9 @@ static void udp_readable(struct ts_stack *st, struct ts_pollable *p, uint32_t ev
 	for (int i = 0; i < RX_BATCH; i++) {
 		iov[i] = (struct iovec){ st->rxbufs + i * st->rxslot, st->rxslot };
 		msgs[i].msg_hdr = (struct msghdr){ .msg_name = &src[i], .msg_namelen = sizeof(src[i]),
-						   .msg_iov = &iov[i], .msg_iovlen = 1 };
+						   .msg_iov = &iov[i], .msg_iovlen = 1,
+						   .msg_control = st->gro ? ctl[i].buf : NULL,
+						   .msg_controllen = st->gro ? sizeof(ctl[i].buf) : 0 };
 	}
 	n = ts_sys()->recvmmsg(st->udp_fd, msgs, RX_BATCH, MSG_DONTWAIT, NULL);
 	for (int i = 0; i < n; i++) {
@@ -124,10 +142,8 @@ static void udp_readable(struct ts_stack *st, struct ts_pollable *p, uint32_t ev
 
 		if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
 			continue;
-		wg_device_receive(st->dev, iov[i].iov_base, msgs[i].msg_len,
-				  (struct sockaddr *)&src[i], sl);
-		/* Hand decrypted packets to lwIP outside the device's receive path. */
-		ts_netif_drain(st);
+		receive_buffer(st, iov[i].iov_base, msgs[i].msg_len,
+			       st->gro ? ts_gro_segment(&msgs[i].msg_hdr) : 0, &src[i], sl);
 	}
 }
 
@@ -181,9 +197,12 @@ int ts_udp_open(struct ts_stack *st, const struct wg_config *cfg, char *err, siz
 	}
 	grow_buffers(fd);
 	st->udp_fd = sys->adopt(fd);
-	st->rxslot = (size_t)cfg->mtu + 128;
+	st->gro = ts_gro_enable(st->udp_fd);
+	/* A coalesced buffer may hold up to 64 KiB. Only the pages a receive touches
+	 * become resident: one datagram touches one page of its slot. */
+	st->rxslot = st->gro ? 65536 : (size_t)cfg->mtu + 128;
 	st->rxbufs = malloc(st->rxslot * RX_BATCH);
-	if (!st->rxbufs)
+	if (!st->rxbufs || ts_txbatch_init(&st->tx, (size_t)cfg->mtu + 128, st->udp_fd) < 0)
 		return snprintf(err, errlen, "out of memory"), -1;
 	return 0;
 }
@@ -276,6 +295,7 @@ void ts_command_run(struct ts_stack *st, struct ts_cmd *cmd)
 	case TS_CMD_PARK:
 		/* The detaching thread forks once we are here, between two iterations,
 		 * touching nothing; this process never runs the stack again. */
+		ts_txbatch_flush(&st->tx, st->udp_fd);
 		ts_waiter_wake(cmd->waiter, 0);
 		for (;;)
 			pause();
@@ -470,7 +490,11 @@ void ts_loop_run(struct ts_stack *st)
 			break;
 		uint64_t t = next_timeout_ns(st);
 		struct timespec ts = { (time_t)(t / 1000000000ull), (long)(t % 1000000000ull) };
-		int n = epoll_pwait2(st->epfd, evs, 64, &ts, NULL);
+		int n;
+
+		/* What this pass produced leaves together (outer.h). */
+		ts_txbatch_flush(&st->tx, st->udp_fd);
+		n = epoll_pwait2(st->epfd, evs, 64, &ts, NULL);
 
 		for (int i = 0; i < n; i++) {
 			struct ts_pollable *p = evs[i].data.ptr;
@@ -482,7 +506,7 @@ void ts_loop_run(struct ts_stack *st)
 		sys_check_timeouts();
 		ts_bridge_tcp_hold_syns(st, now_ns(NULL));
 		ts_netif_drain(st);
-		ts_bridge_reap(st);
+		ts_bridge_reap(st); /* writes out what was received first */
 	}
 	free_graves(st);
 }
@@ -503,6 +527,7 @@ void *ts_loop_main(void *arg)
 	ts_doorbell_close_all(st);
 	ts_listen_close_all(st);
 	ts_bridge_close_all(st);
+	ts_txbatch_flush(&st->tx, st->udp_fd);
 	free_graves(st);
 	if (st->opt.stats_ms)
 		ts_stats_log(st);

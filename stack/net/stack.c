@@ -53,6 +53,7 @@ static void stack_free(struct ts_stack *st)
 {
 	ts_udp_relay_close(st);
 	pacer_free(&st->pacer);
+	ts_txbatch_free(&st->tx);
 	if (st->dev)
 		wg_device_free(st->dev);
 	if (st->udp_fd >= 0)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include "lwip/netif.h"
 #include "device.h"
+#include "outer.h"
 #include "pacer.h"
 #include "stack.h"
 
@@ -96,11 +97,14 @@ struct ts_stack {
 	struct ts_rxq rxq;          /* decrypted packets waiting for lwIP */
 	uint8_t *rxbufs;            /* recvmmsg slots */
 	size_t rxslot;
+	bool gro;                   /* the outer socket coalesces (outer.h) */
 	uint64_t next_id;
 	struct ts_bridge *bridges;  /* every live bridge, for stop and peer failures */
+	struct ts_bridge *deliver;  /* bridges with received data to write out (bridge_tcp.c) */
 	int mtu;
 	int gap_fd;                 /* hs_gap.h record, or -1 */
 	struct pacer pacer;         /* outer data packets */
+	struct ts_txbatch tx;       /* outer datagrams of this pass of the loop */
 	struct ts_stack_options opt;
 	char **ep_host;             /* per peer: the Endpoint hostname to resolve again */
 	uint16_t *ep_port;
