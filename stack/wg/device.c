@@ -196,6 +196,8 @@ int wg_device_send(struct wg_device *dev, const uint8_t *pkt, size_t len)
 		wg_packet_send_initiation(peer, false);
 		return -EHOSTUNREACH;
 	}
+	if (wg_packet_send_direct(peer, pkt, len))
+		return 0;
 	ret = wg_peer_stage(peer, pkt, len);
 	if (ret)
 		return ret;

@@ -122,6 +122,8 @@ void wg_peer_staged_pop(struct wg_peer *peer);
 void wg_peer_purge_staged(struct wg_peer *peer);
 
 /* send.c */
+/* Seals and sends at once when nothing is staged and the session is usable. */
+bool wg_packet_send_direct(struct wg_peer *peer, const uint8_t *pkt, size_t len);
 void wg_packet_send_staged(struct wg_peer *peer);
 void wg_packet_send_keepalive(struct wg_peer *peer);
 /* Rate limited to one per REKEY_TIMEOUT; is_retry marks the retransmit timer. */

@@ -182,6 +182,23 @@ static void keep_key_fresh(struct wg_peer *peer)
 		wg_packet_send_initiation(peer, false);
 }
 
+/* The common case, without the staged queue's copy: nothing waits before this packet
+ * and the session can take it. Returns false when it must be staged instead. */
+bool wg_packet_send_direct(struct wg_peer *peer, const uint8_t *pkt, size_t len)
+{
+	struct wg_keypair *kp = peer->current;
+	struct wg_staged_packet p = { .data = (uint8_t *)pkt, .len = len };
+
+	if (peer->staged_count || !keypair_usable(peer, kp))
+		return false;
+	if (seal_and_send(peer, kp, &p) == -EKEYEXPIRED) {
+		kp->sending_valid = false;
+		return false;
+	}
+	keep_key_fresh(peer);
+	return true;
+}
+
 void wg_packet_send_staged(struct wg_peer *peer)
 {
 	struct wg_keypair *kp = peer->current;
