@@ -63,7 +63,7 @@ endif
 
 BASE_SRCS := $(filter-out stack/base/sys_libc.c,$(wildcard stack/base/*.c))
 WG_SRCS := $(wildcard stack/wg/*.c)
-NET_SRCS := $(wildcard stack/net/*.c) stack/lwip/sys_arch.c
+NET_SRCS := $(wildcard stack/net/*.c) stack/lwip/sys_arch.c stack/lwip/chksum.c
 SHIM_SRCS := $(wildcard shim/*.c shim/dns/*.c)
 # The DNS layer that knows nothing of the preload layer (test_dns links it alone).
 DNS_SRCS := shim/dns/dns.c shim/dns/dns_send.c shim/dns/hosts.c
