@@ -18,7 +18,6 @@
 #include "hs_gap.h"
 #include "log.h"
 #include "messages.h"
-#include "pacer.h"
 #include "sockaddr.h"
 #include "bridge.h"
 #include "session.h"
@@ -84,17 +83,6 @@ static int send_now(void *ctx, const struct sockaddr *dst, socklen_t dstlen,
 		ts_gap_record(st->gap_fd);
 	ts_txbatch_add(&st->tx, st->udp_fd, dst, dstlen, buf, len);
 	return 0;
-}
-
-/* Data goes through the pacer (pacer.h); handshake messages go at once. */
-static int send_udp(void *ctx, const struct sockaddr *dst, socklen_t dstlen,
-		    const uint8_t *buf, size_t len)
-{
-	struct ts_stack *st = ctx;
-
-	if (len < MESSAGE_MINIMUM_LEN || buf[0] != MESSAGE_DATA)
-		return send_now(ctx, dst, dstlen, buf, len);
-	return pacer_send(&st->pacer, now_ns(NULL), send_now, st, dst, dstlen, buf, len);
 }
 
 /* Mapped sources are reported as plain IPv4, so endpoints compare consistently. */
@@ -223,7 +211,7 @@ struct wg_device *ts_device_create(struct ts_stack *st, const struct wg_config *
 	static struct wg_device_ops ops;
 	struct wg_timer_params tp;
 
-	ops = (struct wg_device_ops){ .ctx = st, .send_udp = send_udp, .deliver = ts_netif_deliver,
+	ops = (struct wg_device_ops){ .ctx = st, .send_udp = send_now, .deliver = ts_netif_deliver,
 				      .now = now_ns, .peer_event = peer_event };
 	wg_timer_params_default(&tp, scale);
 	return wg_device_new(cfg, eps, &tp, &ops);
@@ -339,14 +327,13 @@ static void commands_ready(struct ts_stack *st, struct ts_pollable *p, uint32_t 
 
 /* ---- the loop ---- */
 
-/* How long the loop may sleep: lwIP's and the device's timers, the pacer, and the
+/* How long the loop may sleep: lwIP's and the device's timers, and the
  * doorbells nobody answered (expired here). */
 static uint64_t next_timeout_ns(struct ts_stack *st)
 {
 	uint64_t now = now_ns(NULL), dl = wg_device_tick(st->dev);
 	u32_t lw = sys_timeouts_sleeptime();
 	uint64_t ns = lw == SYS_TIMEOUTS_SLEEPTIME_INFINITE ? 60000000000ull : lw * 1000000ull;
-	uint64_t pace = pacer_flush(&st->pacer, now, send_now, st);
 	uint64_t bell = st->doorbells ? ts_doorbell_expire(st, now) : 0;
 	uint64_t stats = ts_stats_tick(st, now);
 
@@ -358,7 +345,7 @@ static uint64_t next_timeout_ns(struct ts_stack *st)
 		ns = stats;
 	if (dl != UINT64_MAX && (dl > now ? dl - now : 0) < ns)
 		ns = dl > now ? dl - now : 0;
-	return pace < ns ? pace : ns;
+	return ns;
 }
 
 /* Nothing bridged, nothing in flight in lwIP, nothing waiting for a handshake. */

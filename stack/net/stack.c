@@ -52,7 +52,6 @@ static int keep_hostnames(struct ts_stack *st, const struct wg_config *cfg)
 static void stack_free(struct ts_stack *st)
 {
 	ts_udp_relay_close(st);
-	pacer_free(&st->pacer);
 	ts_txbatch_free(&st->tx);
 	if (st->dev)
 		wg_device_free(st->dev);

@@ -9,7 +9,6 @@
 #include "lwip/netif.h"
 #include "device.h"
 #include "outer.h"
-#include "pacer.h"
 #include "stack.h"
 
 struct ts_stack;
@@ -103,7 +102,6 @@ struct ts_stack {
 	struct ts_bridge *deliver;  /* bridges with received data to write out (bridge_tcp.c) */
 	int mtu;
 	int gap_fd;                 /* hs_gap.h record, or -1 */
-	struct pacer pacer;         /* outer data packets */
 	struct ts_txbatch tx;       /* outer datagrams of this pass of the loop */
 	struct ts_stack_options opt;
 	char **ep_host;             /* per peer: the Endpoint hostname to resolve again */
