@@ -35,15 +35,20 @@ bench_note() {
 }
 
 # bench_helpers: builds bench/*.c into $BENCH_BIN when missing or older than the source.
-# They link nothing of ours, so this needs no make rule of its own.
+# They link nothing of ours, so this needs no make rule of its own. bench_aead alone links
+# a library: libsodium, the one the build needs anyway (libcrypto it loads with dlopen).
 bench_helpers() {
-	local src bin
+	local src bin name
+	local -a libs
 	mkdir -p "$BENCH_BIN" || return
 	for src in "$BENCH_ROOT"/bench/*.c; do
-		bin=$BENCH_BIN/bench_$(basename "$src" .c)
+		name=$(basename "$src" .c)
+		bin=$BENCH_BIN/bench_$name
 		[ "$bin" -nt "$src" ] && continue
+		libs=()
+		[ "$name" != aead ] || libs=(-lsodium -ldl)
 		"${CC:-cc}" -std=gnu11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -pthread \
-			-o "$bin" "$src" || return
+			-o "$bin" "$src" "${libs[@]}" || return
 	done
 }
 
