@@ -661,43 +661,56 @@ m_startup() {
 BENCH_WAN_OPTS=(--delay 20 --rate 400 --limit 2100)
 
 # bench_relay NAME PORT OPTIONS...: (re)starts ts_relay NAME between 127.0.0.1:PORT (0: a
-# free port) and the server peer; prints the port it listens on.
+# free port) and the server peer; prints "LISTEN_PORT UPSTREAM_PORT", the second being the
+# port its datagrams to the server peer come from.
 bench_relay() {
 	local name=$1 port=$2 log=$TOPO_DIR/$1.log
 	shift 2
 	topo_stop "$name"
 	topo_spawn "$name" "$TOPO_CLIENT_NS" "$TS_RELAY" "$@" \
 		"127.0.0.1:$port" "127.0.0.1:$TOPO_PORT" >/dev/null 2>&1 || return
-	topo_wait_until 5 grep -q '^ts_relay: listening on ' "$log" ||
+	topo_wait_until 5 grep -q '^ts_relay: upstream from ' "$log" ||
 		topo_fail "ts_relay $name did not start: $(tail -n 3 "$log")" || return
-	sed -n 's/^ts_relay: listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log"
+	printf '%s %s\n' \
+		"$(sed -n 's/^ts_relay: listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log")" \
+		"$(sed -n 's/^ts_relay: upstream from 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$log" | tail -n 1)"
 }
 
 # bench_wan_up OPTIONS...: both relays with OPTIONS (on the ports of the previous call, if
-# any), our config through one ($BENCH_WAN_CONF, a key of its own so that no session of
-# another row carries it) and the kernel client's peer endpoint through the other.
+# any), our config through one ($BENCH_WAN_CONF, a key of its own that the server peer has
+# only ever seen through the relay) and the kernel client's session through the other.
 bench_wan_up() {
-	local p
+	local out p u
 	if [ -z "${BENCH_WAN_CONF:-}" ]; then
 		topo_client_conf wan 4 >/dev/null 2>&1 || return
 		BENCH_WAN_KEYCONF=$TOPO_NEW_CONF
 	fi
-	p=$(bench_relay wan-ours "${BENCH_WAN_OURS_PORT:-0}" "$@") && [ -n "$p" ] || return
+	out=$(bench_relay wan-ours "${BENCH_WAN_OURS_PORT:-0}" "$@") || return
+	read -r p u <<<"$out"
+	[ -n "$u" ] || return
 	BENCH_WAN_OURS_PORT=$p
 	BENCH_WAN_CONF=$TOPO_DIR/wan-relay.conf
 	(umask 077 && sed "s|^Endpoint = .*|Endpoint = 127.0.0.1:$p|" "$BENCH_WAN_KEYCONF" \
 		>"$BENCH_WAN_CONF") || return
-	p=$(bench_relay wan-base "${BENCH_WAN_BASE_PORT:-0}" "$@") && [ -n "$p" ] || return
+	out=$(bench_relay wan-base "${BENCH_WAN_BASE_PORT:-0}" "$@") || return
+	read -r p u <<<"$out"
+	[ -n "$u" ] || return
 	BENCH_WAN_BASE_PORT=$p
+	# Both ends of the kernel client's session go through the relay: the server peer to
+	# the relay's upstream side, the client to its listening side. One end alone is not
+	# enough: wireguard-go roams to wherever an authenticated packet last came from, so a
+	# single packet of the server peer's along the old path takes the client off the
+	# relay (a run without the GET rows before the PUT ones went round it entirely).
+	wg set "$TOPO_WG_IF" peer "$TOPO_KC_PUB" endpoint "127.0.0.1:$u" || return
 	wg set "$TOPO_KC_IF" peer "$TOPO_SERVER_PUB" endpoint "127.0.0.1:$p"
 }
 
-# bench_wan_down: the relays go, and the kernel client talks to the server peer directly
-# again (the peer follows it back with its next packet).
+# bench_wan_down: the relays go, and the kernel client's session is direct again.
 bench_wan_down() {
 	topo_stop wan-ours
 	topo_stop wan-base
 	wg set "$TOPO_KC_IF" peer "$TOPO_SERVER_PUB" endpoint "127.0.0.1:$TOPO_PORT"
+	wg set "$TOPO_WG_IF" peer "$TOPO_KC_PUB" endpoint "127.0.0.1:$TOPO_KC_PORT"
 }
 
 # bench_wan_ok WANT SIZE TOTAL: a run counts if all WANT bytes moved, or if the cap
