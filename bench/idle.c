@@ -13,9 +13,11 @@
  * established end to end), a pause for the stack to settle, and the resident set again.
  * The first connection stays open throughout. It prints one line:
  *
- *   idle: n=N base_kib=N open_kib=N added_kib=N connect_ms=N
+ *   idle: n=N base_kib=N open_kib=N added_kib=N connect_ms=N threads=N
  *
- * (connect_ms: from the first of the N connects until all of them had echoed). */
+ * (connect_ms: from the first of the N connects until all of them had echoed; threads:
+ * the process's, with everything open: under the preload, more than one shows that the
+ * stack ran here rather than in another process's session). */
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
@@ -69,6 +71,21 @@ static void raise_nofile(long need)
 		errno = EMFILE;
 		die("RLIMIT_NOFILE below what N connections need");
 	}
+}
+
+static long threads(void)
+{
+	char line[256];
+	long n = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		die("/proc/self/status");
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Threads: %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
 }
 
 static int start(const struct addrinfo *ai, int nonblock)
@@ -182,8 +199,8 @@ int main(int argc, char **argv)
 	ms = now_ms() - t0;
 	usleep(SETTLE_US);
 	open = rss_kib();
-	printf("idle: n=%ld base_kib=%ld open_kib=%ld added_kib=%ld connect_ms=%ld\n", n, base,
-	       open, open - base, ms);
+	printf("idle: n=%ld base_kib=%ld open_kib=%ld added_kib=%ld connect_ms=%ld threads=%ld\n",
+	       n, base, open, open - base, ms, threads());
 	for (long i = 0; i < n; i++)
 		close(p[i].fd);
 	close(first);
