@@ -767,6 +767,49 @@ m_wrk() {
 		END { if (r != "") printf "%s %d\n", r, e }' <<<"$out"
 }
 
+# bench_pids_with TEXT: the processes whose environment holds TEXT, a path unique to this
+# run (a wrapped program's LD_PRELOAD, a runtime directory): ours to end, and no one else's.
+bench_pids_with() {
+	local f
+	for f in /proc/[0-9]*/environ; do
+		grep -qzF -- "$1" "$f" 2>/dev/null || continue
+		f=${f#/proc/}
+		echo "${f%/environ}"
+	done
+}
+
+bench_none_with() {
+	[ -z "$(bench_pids_with "$1")" ]
+}
+
+# bench_reap TEXT SECONDS WHAT: waits up to SECONDS for the processes whose environment holds
+# TEXT to end, then ends the rest (noted under WHAT). A wrapped process that ran the stack
+# leaves a continuation that closes its connections before it exits; one that outlives the
+# row must not load the rows after it, nor outlive the bench.
+bench_reap() {
+	local text=$1 secs=$2 pids
+	topo_wait_until "$secs" bench_none_with "$text" && return 0
+	pids=$(bench_pids_with "$text" | tr '\n' ' ')
+	[ -n "$pids" ] || return 0
+	bench_note "$3: ended a process of ours still running ${secs} s after the run" \
+		"(pid ${pids% }: the stack's continuation, $(bench_fds "$pids") descriptors open)"
+	# shellcheck disable=SC2086 # pids: words
+	kill -TERM $pids 2>/dev/null
+	sleep 0.5
+	# shellcheck disable=SC2086
+	kill -KILL $pids 2>/dev/null
+	return 0
+}
+
+# bench_fds PIDS: the descriptors the processes hold, together.
+bench_fds() {
+	local p n=0
+	for p in $1; do
+		n=$((n + $(find "/proc/$p/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)))
+	done
+	echo "$n"
+}
+
 # bench_idle_conf: a key of its own for the memory row, so that its process runs the
 # stack itself instead of attaching to a session another row left ($BENCH_IDLE_CONF).
 bench_idle_conf() {
@@ -791,6 +834,7 @@ m_idle() {
 	fi
 	out=$("bench_$side" "idle-$side" 120 "${pre[@]}" "$BENCH_BIN/bench_idle" \
 		"$TOPO_SERVER_V4" "$BENCH_PING_PORT" "$BENCH_IDLE_N")
+	[ -z "${rt:-}" ] || bench_reap "XDG_RUNTIME_DIR=$rt" 10 "idle"
 	if [ "$side" = ours ] && [ "${BENCH_FAKE_SHIM:-0}" != 1 ] &&
 		grep -q '^idle: .* threads=1$' <<<"$out"; then
 		bench_note "idle: ours ran no stack thread in its process; its figure is not the stack's"

@@ -98,6 +98,14 @@ bench_header() {
 }
 
 bench_cleanup() {
+	local pids
+	# Wrapped programs of ours that outlived their row (a stack's continuation still
+	# closing connections): by the library's path, which is this run's own.
+	if [ -n "${BENCH_TMP:-}" ]; then
+		pids=$(bench_pids_with "LD_PRELOAD=$BENCH_TMP/")
+		# shellcheck disable=SC2086 # pids: words
+		[ -z "$pids" ] || kill -KILL $pids 2>/dev/null
+	fi
 	topo_down
 	[ -z "${BENCH_TMP:-}" ] || rm -rf "$BENCH_TMP"
 }
