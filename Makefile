@@ -99,10 +99,12 @@ SO_LDFLAGS := -shared -Wl,--exclude-libs,ALL -Wl,-z,defs -Wl,-z,now
 SO_LIBS := -Wl,-Bstatic $(LDLIBS_CRYPTO) -Wl,-Bdynamic -ldl -lpthread -lresolv
 
 # ---- the packages each goal needs (tests/deps.sh), checked before anything compiles ----
-# `make test`, `make demo` and `make fuzz` install what is missing when run as root
-# (saying so); a plain `make` never installs anything: it checks, and prints the apt-get
-# line that would.
-ifneq ($(filter test interop bench,$(MAKECMDGOALS)),)
+# `make test`, `make bench`, `make demo` and `make fuzz` install what is missing when run
+# as root (saying so); a plain `make` never installs anything: it checks, and prints the
+# apt-get line that would.
+ifneq ($(filter bench,$(MAKECMDGOALS)),)
+  DEPS_SET := bench
+else ifneq ($(filter test interop,$(MAKECMDGOALS)),)
   DEPS_SET := test
 else ifneq ($(filter demo,$(MAKECMDGOALS)),)
   DEPS_SET := demo

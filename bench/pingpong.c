@@ -232,7 +232,8 @@ static int run_server(const char *port)
 		return perror("bench_pingpong: socket"), 1;
 	setsockopt(lfd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 128) < 0)
+	/* bench_idle opens 1,000 connections at once: no SYN may be dropped for the backlog. */
+	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, SOMAXCONN) < 0)
 		return perror("bench_pingpong: listen"), 1;
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	ev.data.fd = lfd;

@@ -5,7 +5,8 @@
 #   tests/deps.sh [--check] build   what `make` needs
 #   tests/deps.sh [--check] demo    what `make demo` needs on top
 #   tests/deps.sh [--check] fuzz    what `make fuzz` needs on top of build
-#   tests/deps.sh [--check] test    what `make test` (and `make bench`) need on top
+#   tests/deps.sh [--check] test    what `make test` needs on top
+#   tests/deps.sh [--check] bench   what `make bench` needs: test's, and the plot's
 set -euo pipefail
 check_only=0
 if [ "${1:-}" = --check ]; then
@@ -21,12 +22,17 @@ test_pkgs=(bats iproute2 wireguard-go wireguard-tools socat iperf3 wrk
 	iputils-ping iputils-tracepath)
 # The libFuzzer targets (tests/fuzz/): clang, and libFuzzer's runtime (make test runs them).
 fuzz_pkgs=(clang libclang-rt-14-dev)
+# make bench's plot (bench/plot.gp); without it the bench skips the plot and says so.
+bench_pkgs=(gnuplot-nox)
 case "${1:-build}" in
 build) want=("${build_pkgs[@]}") ;;
 demo) want=("${build_pkgs[@]}" "${demo_pkgs[@]}") ;;
 fuzz) want=("${build_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
 test) want=("${build_pkgs[@]}" "${demo_pkgs[@]}" "${test_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
-*) echo "usage: $0 [--check] build|demo|fuzz|test" >&2; exit 2 ;;
+# A superset of test's, so that `make test bench` needs one set.
+bench) want=("${build_pkgs[@]}" "${demo_pkgs[@]}" "${test_pkgs[@]}" "${fuzz_pkgs[@]}"
+	"${bench_pkgs[@]}") ;;
+*) echo "usage: $0 [--check] build|demo|fuzz|test|bench" >&2; exit 2 ;;
 esac
 if ! command -v dpkg-query >/dev/null; then
 	echo "tests/deps.sh: not a Debian system; make sure these are installed: ${want[*]}" >&2
