@@ -101,6 +101,15 @@ extern unsigned long ts_lwip_tcp_msl;
 #define TCP_OVERSIZE TCP_MSS
 #define LWIP_NETIF_TX_SINGLE_PBUF 0
 #define LWIP_CHECKSUM_ON_COPY 1
+/* Every TCP segment to a connection of ours passes here before lwIP takes it: the
+ * SACK blocks of its ACK feed the recovery lwIP lacks (stack/net/tcp_sack.h). */
+struct tcp_pcb;
+struct tcp_hdr;
+struct pbuf;
+signed char ts_tcp_inpacket(struct tcp_pcb *pcb, struct tcp_hdr *hdr, unsigned short optlen,
+			    unsigned short opt1len, unsigned char *opt2, struct pbuf *p);
+#define LWIP_HOOK_TCP_INPACKET_PCB(pcb, hdr, optlen, opt1len, opt2, p) \
+	ts_tcp_inpacket(pcb, hdr, optlen, opt1len, opt2, p)
 /* Our checksum, eight bytes at a time (chksum.c). */
 unsigned short ts_chksum(const void *data, int len);
 #define LWIP_CHKSUM ts_chksum

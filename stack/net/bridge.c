@@ -161,6 +161,7 @@ void ts_bridge_reap(struct ts_stack *st)
 	struct ts_bridge **pp = &st->bridges;
 
 	/* Nothing may point at a bridge freed here: received data goes out first. */
+	ts_bridge_tcp_after_input(st);
 	ts_bridge_tcp_deliver(st);
 	while (*pp) {
 		struct ts_bridge *b = *pp;

@@ -8,6 +8,7 @@
 #include "lwip/udp.h"
 #include "stack_internal.h"
 #include "tcp_cc.h"
+#include "tcp_sack.h"
 
 struct ts_bridge {
 	struct ts_pollable poll;   /* first: the loop hands us back this pointer */
@@ -32,6 +33,9 @@ struct ts_bridge {
 	uint64_t orphan_since;     /* continuation: when the last ack progress was seen */
 	u32_t orphan_lastack;
 	struct ts_tcp_cc cc;       /* the ceiling on lwIP's window (tcp_cc.h) */
+	struct ts_tcp_sack sack;   /* loss recovery from SACK blocks (tcp_sack.h) */
+	struct ts_bridge *sack_next; /* st->sack: an ACK with blocks to act on */
+	bool sack_pending;
 	struct ts_bridge *deliver_next; /* st->deliver: received data to write out */
 	bool deliver_pending;
 	/* UDP */
@@ -53,6 +57,8 @@ void ts_bridge_tcp_abort(struct ts_bridge *b, int error);
 void ts_bridge_tcp_hold_syns(struct ts_stack *st, uint64_t now);
 /* Writes out what this pass of the loop received, once per connection. */
 void ts_bridge_tcp_deliver(struct ts_stack *st);
+/* After lwIP took a packet: SACK recovery for the connections it acknowledged. */
+void ts_bridge_tcp_after_input(struct ts_stack *st);
 
 /* bridge_udp.c: an ICMP error about a connected UDP flow, for its next receive */
 void ts_bridge_udp_icmp_error(struct ts_bridge *b, int err, const struct ts_udp_errinfo *info);

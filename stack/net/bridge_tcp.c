@@ -250,6 +250,41 @@ static void deliver(struct ts_bridge *b)
 		update_events(b);
 }
 
+/* lwIP's hook (lwipopts.h), before it takes a segment: only reads. A pcb is ours when
+ * its receive callback is the bridge's (a listener's pcbs carry a listener). */
+err_t ts_tcp_inpacket(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t optlen, u16_t opt1len,
+		      u8_t *opt2, struct pbuf *p)
+{
+	struct ts_bridge *b;
+
+	(void)p;
+	if (pcb->state == LISTEN || pcb->recv != on_recv || !(b = pcb->callback_arg) || b->dead ||
+	    !(TCPH_FLAGS(hdr) & TCP_ACK))
+		return ERR_OK;
+	ts_tcp_sack_parse(&b->sack, hdr, optlen, opt1len, opt2);
+	if (!b->sack_pending && (b->sack.n || b->sack.recovering)) {
+		b->sack_pending = true;
+		b->sack_next = b->st->sack;
+		b->st->sack = b;
+	}
+	return ERR_OK;
+}
+
+void ts_bridge_tcp_after_input(struct ts_stack *st)
+{
+	struct ts_bridge *b;
+
+	while ((b = st->sack)) {
+		st->sack = b->sack_next;
+		b->sack_pending = false;
+		/* At least 10 ms: lwIP's clock has that resolution. */
+		if (!b->dead && b->tcp &&
+		    ts_tcp_sack_recover(&b->sack, b->tcp, ts_now_ns(),
+					b->cc.min_rtt > 10000000u ? b->cc.min_rtt : 10000000u))
+			tcp_output(b->tcp);
+	}
+}
+
 void ts_bridge_tcp_deliver(struct ts_stack *st)
 {
 	struct ts_bridge *b;
@@ -269,7 +304,9 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 
 	if (!b || b->dead)
 		return ERR_OK;
-	ts_tcp_cc_on_ack(&b->cc, pcb, len, ts_now_ns());
+	/* In SACK recovery the window follows tcp_sack.c, not the ceiling. */
+	if (!b->sack.recovering)
+		ts_tcp_cc_on_ack(&b->cc, pcb, len, ts_now_ns());
 	update_events(b); /* room again: resume reading the application */
 	return ERR_OK;
 }

@@ -12,6 +12,7 @@
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
 #include "log.h"
+#include "bridge.h"
 #include "stack_internal.h"
 
 static err_t netif_output_any(struct netif *nif, struct pbuf *p)
@@ -126,5 +127,6 @@ void ts_netif_drain(struct ts_stack *st)
 		p->next = NULL;
 		if (st->netif.input(p, &st->netif) != ERR_OK)
 			pbuf_free(p);
+		ts_bridge_tcp_after_input(st);
 	}
 }

@@ -100,6 +100,7 @@ struct ts_stack {
 	uint64_t next_id;
 	struct ts_bridge *bridges;  /* every live bridge, for stop and peer failures */
 	struct ts_bridge *deliver;  /* bridges with received data to write out (bridge_tcp.c) */
+	struct ts_bridge *sack;     /* bridges whose ACK brought SACK blocks (bridge_tcp.c) */
 	int mtu;
 	int gap_fd;                 /* hs_gap.h record, or -1 */
 	struct ts_txbatch tx;       /* outer datagrams of this pass of the loop */
