@@ -450,6 +450,9 @@ int ts_bridge_tcp_open(struct ts_stack *st, struct ts_bridge *b)
 	pcb = tcp_new_ip_type(IP_GET_TYPE(&rip));
 	if (!pcb)
 		return -ENOMEM;
+	/* The first SYN's timeout: RFC 6298's 1 s, as Linux, not lwIP's 3 s (wrk with
+	 * 1000 connections counted SYNs lost in the burst as 2 s timeouts). */
+	pcb->rto = (s16_t)(1000 / TCP_SLOW_INTERVAL);
 	attach_pcb(b, pcb);
 	apply_options(pcb, &b->req);
 	if (b->req.local.ss_family && ts_ip_from_sockaddr(&b->req.local, &lip, &lport) == 0 &&
