@@ -2,10 +2,11 @@
 /* The transport AEAD: ChaCha20-Poly1305 for data messages only (handshakes and
  * cookies stay with crypto.h, libsodium). Data messages are where the bytes are, and
  * OpenSSL 3's libcrypto seals and opens 1420-byte packets about 1.5 times as fast as
- * libsodium 1.0.18 on these machines (AVX-512; tests/unit/bench_aead.c). libcrypto is
- * never a link-time dependency: it is loaded with dlopen when a tunnel starts
- * (wgc_init), and libsodium does the work when it is missing, lacks a function, or
- * TUNSHIM_AEAD=libsodium says so. Both give the same bytes (tests/unit/test_aead.c).
+ * libsodium 1.0.18 on these machines (AVX-512; tests/unit/bench_transport.c).
+ * libcrypto is never a link-time dependency: it is loaded with dlopen when a tunnel
+ * starts (wgc_init), and libsodium does the work when it is missing, lacks a
+ * function, or TUNSHIM_AEAD=libsodium says so. Both give the same bytes
+ * (tests/unit/test_aead.c).
  *
  * Per keypair and direction, wgc_aead_new prepares a libcrypto context with the key
  * set once; each packet then only sets its nonce. Only the stack thread uses a
