@@ -80,6 +80,8 @@ STACK_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(BASE_SRCS) $(WG_SRCS) $(NET_SRCS))
 SHIM_OBJS := $(SHIM_SRCS:%.c=$(OBJ)/%.o)
 LWIP_OBJS := $(patsubst $(LWIP_SRC)/%.c,$(OBJ)/lwip/%.o,$(LWIP_REL))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(TESTBIN)/%)
+# Micro-benchmarks beside the unit tests: make test builds them, never runs them.
+BENCH_BINS := $(TESTBIN)/bench_transport
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(TESTBIN)/tools/%)
 STACK_LIB := $(OBJ)/libtsstack.a
 # The stack's default OS boundary (sys.h) is libc itself: an object of its own on the
@@ -255,7 +257,7 @@ interop: all $(TOOL_BINS)
 # Everything CI runs: the layer and export checks, unit tests (also under ASan/UBSan),
 # then the namespace suites (some also under a ThreadSanitizer build of the library,
 # preloaded after libtsan).
-test: all $(UNIT_BINS) $(TOOL_BINS)
+test: all $(UNIT_BINS) $(TOOL_BINS) $(BENCH_BINS)
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined $(BUILD)/san-tests-address-undefined/.built \
 		$(BUILD)/san-address-undefined/libtunshim.so
 	@$(MAKE) --no-print-directory SANITIZE=thread $(BUILD)/san-thread/libtunshim.so

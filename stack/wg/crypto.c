@@ -1,17 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /* WireGuard's primitives (whitepaper 5.4) over libb2 and libsodium. */
-#include <endian.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <blake2.h>
 #include <sodium.h>
 
 #include "crypto.h"
+#include "crypto_aead.h"
 
 int wgc_init(void)
 {
-	return sodium_init() < 0 ? -EIO : 0;
+	static bool aead_chosen;
+
+	if (sodium_init() < 0)
+		return -EIO;
+	/* Once per process, by whoever starts a device first. secure_getenv: a setuid
+	 * or setcap program ignores TUNSHIM_* (the shim never starts a tunnel there
+	 * anyway). */
+	if (!__atomic_exchange_n(&aead_chosen, true, __ATOMIC_ACQ_REL))
+		wgc_aead_select(secure_getenv("TUNSHIM_AEAD"), WGC_LIBCRYPTO);
+	return 0;
 }
 
 void wgc_hash(uint8_t out[NOISE_HASH_LEN], const uint8_t *in, size_t len)
@@ -87,21 +97,12 @@ void wgc_kdf(uint8_t *t1, uint8_t *t2, uint8_t *t3, const uint8_t ck[NOISE_HASH_
 	sodium_memzero(next, sizeof(next));
 }
 
-static void aead_nonce(uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES],
-		       uint64_t counter)
-{
-	uint64_t le = htole64(counter);
-
-	memset(nonce, 0, 4);
-	memcpy(nonce + 4, &le, sizeof(le));
-}
-
 void wgc_aead_encrypt(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t *ad,
 		      size_t ad_len, uint64_t counter, const uint8_t key[NOISE_SYMMETRIC_KEY_LEN])
 {
-	uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
+	uint8_t nonce[WGC_AEAD_NONCE_LEN];
 
-	aead_nonce(nonce, counter);
+	wgc_aead_nonce(nonce, counter);
 	crypto_aead_chacha20poly1305_ietf_encrypt(dst, NULL, src, len, ad, ad_len, NULL,
 						  nonce, key);
 }
@@ -109,11 +110,11 @@ void wgc_aead_encrypt(uint8_t *dst, const uint8_t *src, size_t len, const uint8_
 int wgc_aead_decrypt(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t *ad,
 		     size_t ad_len, uint64_t counter, const uint8_t key[NOISE_SYMMETRIC_KEY_LEN])
 {
-	uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
+	uint8_t nonce[WGC_AEAD_NONCE_LEN];
 
 	if (len < NOISE_AUTHTAG_LEN)
 		return -EBADMSG;
-	aead_nonce(nonce, counter);
+	wgc_aead_nonce(nonce, counter);
 	if (crypto_aead_chacha20poly1305_ietf_decrypt(dst, NULL, NULL, src, len, ad, ad_len,
 						      nonce, key) != 0)
 		return -EBADMSG;

@@ -11,7 +11,10 @@
 
 #define WGC_BLAKE2S_BLOCK_LEN 64
 
-/* Lets libsodium pick its fastest implementations; idempotent. 0 or -EIO. */
+/* Lets libsodium pick its fastest implementations and, the first time, chooses the
+ * transport AEAD (crypto_aead.h: loads libcrypto unless TUNSHIM_AEAD=libsodium).
+ * Called when a device is made, so a process that never starts a tunnel never loads
+ * libcrypto. Idempotent. 0 or -EIO. */
 int wgc_init(void);
 
 /* HASH(in): BLAKE2s-256. */
@@ -30,7 +33,8 @@ void wgc_hmac(uint8_t out[NOISE_HASH_LEN], const uint8_t *key, size_t key_len,
 void wgc_kdf(uint8_t *t1, uint8_t *t2, uint8_t *t3, const uint8_t ck[NOISE_HASH_LEN],
 	     const uint8_t *in, size_t len);
 
-/* AEAD: ChaCha20-Poly1305 (IETF), nonce = 4 zero bytes || LE64 counter.
+/* AEAD: ChaCha20-Poly1305 (IETF), nonce = 4 zero bytes || LE64 counter, always
+ * libsodium: the handshake's. Transport data goes through crypto_aead.h instead.
  * dst gets len + NOISE_AUTHTAG_LEN bytes. */
 void wgc_aead_encrypt(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t *ad,
 		      size_t ad_len, uint64_t counter, const uint8_t key[NOISE_SYMMETRIC_KEY_LEN]);

@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "crypto.h"
+#include "crypto_aead.h"
 #include "noise.h"
 
 #define NSEC_PER_SEC 1000000000ULL
@@ -352,11 +353,15 @@ int noise_derive_keypair(struct noise_handshake *hs, struct noise_keypair *kp, u
 	else
 		return -EINVAL;
 
-	sodium_memzero(kp, sizeof(*kp));
+	noise_keypair_clear(kp);
 	if (initiator)
 		wgc_kdf(kp->send_key, kp->recv_key, NULL, hs->chaining_key, empty, 0);
 	else
 		wgc_kdf(kp->recv_key, kp->send_key, NULL, hs->chaining_key, empty, 0);
+	/* The keys are set once per keypair, not per packet; a NULL context (no
+	 * libcrypto, or no memory for it) means that direction uses libsodium. */
+	kp->send_aead = wgc_aead_new(kp->send_key, true);
+	kp->recv_aead = wgc_aead_new(kp->recv_key, false);
 	replay_init(&kp->replay);
 	kp->local_index = hs->local_index;
 	kp->remote_index = hs->remote_index;
@@ -367,8 +372,12 @@ int noise_derive_keypair(struct noise_handshake *hs, struct noise_keypair *kp, u
 	return 0;
 }
 
+/* libcrypto wipes its copies of the keys as it frees the contexts; ours go with
+ * the rest of the keypair. */
 void noise_keypair_clear(struct noise_keypair *kp)
 {
+	wgc_aead_free(kp->send_aead);
+	wgc_aead_free(kp->recv_aead);
 	sodium_memzero(kp, sizeof(*kp));
 	kp->valid = false;
 }
@@ -376,6 +385,7 @@ void noise_keypair_clear(struct noise_keypair *kp)
 ssize_t noise_seal_data(struct noise_keypair *kp, uint8_t *out, const uint8_t *plain, size_t len)
 {
 	struct msg_data *hdr = (struct msg_data *)out;
+	uint8_t nonce[WGC_AEAD_NONCE_LEN];
 	uint64_t counter;
 
 	if (!kp->valid || kp->send_counter >= REJECT_AFTER_MESSAGES)
@@ -386,8 +396,9 @@ ssize_t noise_seal_data(struct noise_keypair *kp, uint8_t *out, const uint8_t *p
 	hdr->type = htole32(MESSAGE_DATA);
 	hdr->receiver_index = htole32(kp->remote_index);
 	hdr->counter = htole64(counter);
-	wgc_aead_encrypt(hdr->encrypted_data, len ? plain : empty, len, NULL, 0, counter,
-			 kp->send_key);
+	wgc_aead_nonce(nonce, counter);
+	wgc_aead_seal(kp->send_aead, kp->send_key, nonce, hdr->encrypted_data, len ? plain : empty,
+		      len, NULL, 0);
 	return (ssize_t)(MESSAGE_MINIMUM_LEN + len);
 }
 
@@ -396,6 +407,7 @@ ssize_t noise_seal_data(struct noise_keypair *kp, uint8_t *out, const uint8_t *p
 ssize_t noise_open_data(struct noise_keypair *kp, uint8_t *plain, const uint8_t *msg, size_t len)
 {
 	const struct msg_data *hdr = (const struct msg_data *)msg;
+	uint8_t nonce[WGC_AEAD_NONCE_LEN];
 	size_t plain_len;
 	uint64_t counter;
 
@@ -407,8 +419,10 @@ ssize_t noise_open_data(struct noise_keypair *kp, uint8_t *plain, const uint8_t 
 		return -EBADMSG;
 	plain_len = len - MESSAGE_MINIMUM_LEN;
 	counter = le64toh(hdr->counter);
-	if (wgc_aead_decrypt(plain, hdr->encrypted_data, len - MESSAGE_DATA_HEADER_LEN, NULL, 0,
-			     counter, kp->recv_key))
+	wgc_aead_nonce(nonce, counter);
+	/* On failure plain holds zeros: nothing unverified reaches the caller. */
+	if (wgc_aead_open(kp->recv_aead, kp->recv_key, nonce, plain, hdr->encrypted_data,
+			  len - MESSAGE_DATA_HEADER_LEN, NULL, 0))
 		return -EBADMSG;
 	if (!replay_check(&kp->replay, counter)) {
 		if (plain_len)

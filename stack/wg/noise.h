@@ -42,9 +42,15 @@ struct noise_handshake {
 	uint32_t remote_index;
 };
 
+struct wgc_aead;
+
 struct noise_keypair {
 	uint8_t send_key[NOISE_SYMMETRIC_KEY_LEN];
 	uint8_t recv_key[NOISE_SYMMETRIC_KEY_LEN];
+	/* libcrypto's contexts with these keys set, or NULL: libsodium (crypto_aead.h).
+	 * Made by noise_derive_keypair, freed by noise_keypair_clear; a copy of the
+	 * struct may seal and open with them but must not be cleared. */
+	struct wgc_aead *send_aead, *recv_aead;
 	uint64_t send_counter;  /* next counter to send */
 	struct replay_window replay;
 	uint32_t local_index;   /* receiver index the peer puts on packets to us */
@@ -93,8 +99,10 @@ int noise_create_response(struct noise_handshake *hs, uint32_t local_index, stru
 /* Initiator: needs CREATED_INITIATION and msg->receiver_index == hs->local_index. */
 int noise_consume_response(struct noise_handshake *hs, const struct noise_static_identity *local,
 			   const struct msg_response *msg);
-/* After CREATED_RESPONSE or CONSUMED_RESPONSE: fills kp (birth = now) and clears hs. */
+/* After CREATED_RESPONSE or CONSUMED_RESPONSE: fills kp (birth = now) and clears hs.
+ * kp is zeroed, cleared, or a keypair derived before (which is cleared first). */
 int noise_derive_keypair(struct noise_handshake *hs, struct noise_keypair *kp, uint64_t now);
+/* Frees the keypair's AEAD contexts and wipes it. */
 void noise_keypair_clear(struct noise_keypair *kp);
 
 /* Transport. seal writes a whole data message (header, counter, ciphertext, tag) for

@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "crypto.h"
+#include "crypto_aead.h"
 #include "noise.h"
 
 #define MS 1000000ULL
@@ -171,6 +172,14 @@ static void peers_init(struct peer *i, struct peer *r, const uint8_t *psk_i, con
 	CHECK_INT(noise_handshake_init(&r->hs, &r->id, i->id.public_key, psk_r), 0);
 }
 
+/* Keypairs hold libcrypto contexts (crypto_aead.h): a test frees what it derived. */
+static void peers_clear(struct peer *i, struct peer *r)
+{
+	noise_keypair_clear(&i->kp);
+	noise_keypair_clear(&r->kp);
+	CHECK(!i->kp.send_aead && !i->kp.recv_aead && !r->kp.send_aead && !r->kp.recv_aead);
+}
+
 /* The real clock's timestamp moved by some seconds, for later or older initiations. */
 static void timestamp_shift(uint8_t ts[NOISE_TIMESTAMP_LEN], int seconds)
 {
@@ -275,6 +284,7 @@ static void test_handshake(const uint8_t *psk)
 	CHECK_INT(handshake(&i, &r, ts, T0 + 100 * MS), 0);
 	check_keypairs(&i, &r);
 	CHECK(memcmp(i.kp.send_key, r.kp.send_key, 32) != 0);
+	peers_clear(&i, &r);
 }
 
 static void test_psk_mismatch(void)
@@ -375,6 +385,7 @@ static void test_tampered_response(void)
 	CHECK_INT(noise_create_response(&i.hs, 5, &resp), -EINVAL);
 	CHECK_INT(noise_derive_keypair(&i.hs, &i.kp, T0), 0);
 	CHECK_INT(noise_derive_keypair(&i.hs, &i.kp, T0), -EINVAL);
+	noise_keypair_clear(&i.kp);
 }
 
 /* Replayed timestamps and initiations closer than 20 ms are refused. */
@@ -455,6 +466,9 @@ static void test_transport(const uint8_t *psk)
 	peers_init(&i, &r, psk, psk);
 	noise_tai64n_now(ts);
 	CHECK_INT(handshake(&i, &r, ts, T0), 0);
+	/* Each direction has a context exactly when libcrypto is the choice. */
+	CHECK_INT(!!i.kp.send_aead, wgc_aead_impl() == WGC_AEAD_LIBCRYPTO);
+	CHECK_INT(!!r.kp.recv_aead, wgc_aead_impl() == WGC_AEAD_LIBCRYPTO);
 	randombytes_buf(plain, sizeof(plain));
 
 	/* Counter 0 is the first and is valid; header fields are little-endian. */
@@ -503,7 +517,7 @@ static void test_transport(const uint8_t *psk)
 	CHECK_INT(noise_open_data(&r.kp, back, msg[0], MESSAGE_MINIMUM_LEN + 16), 16);
 	CHECK_INT(noise_seal_data(&i.kp, msg[0], plain, 16), -EKEYEXPIRED);
 	noise_keypair_clear(&r.kp);
-	CHECK(!r.kp.valid && sodium_is_zero(r.kp.recv_key, 32));
+	CHECK(!r.kp.valid && sodium_is_zero(r.kp.recv_key, 32) && !r.kp.recv_aead);
 	CHECK_INT(noise_seal_data(&r.kp, msg[0], plain, 16), -EKEYEXPIRED);
 	noise_keypair_clear(&i.kp);
 	CHECK_INT(noise_open_data(&i.kp, back, msg[1], MESSAGE_MINIMUM_LEN + 17), -EKEYEXPIRED);
@@ -532,5 +546,11 @@ int main(void)
 	test_tai64n();
 	test_transport(NULL);
 	test_transport(psk);
+	/* The same through the other implementation of the transport AEAD. */
+	if (wgc_aead_impl() == WGC_AEAD_LIBCRYPTO) {
+		wgc_aead_select("libsodium", WGC_LIBCRYPTO);
+		test_transport(psk);
+		wgc_aead_select(NULL, WGC_LIBCRYPTO);
+	}
 	return check_done("noise");
 }
