@@ -106,6 +106,12 @@ static bool wants_data(const struct tcp_pcb *pcb)
 	u32_t unsent = pcb->snd_lbb - pcb->snd_nxt;
 	u32_t wnd = pcb->cwnd < pcb->snd_wnd ? pcb->cwnd : pcb->snd_wnd;
 
+	/* Unsent segments while every byte buffered has been sent once: they are
+	 * retransmissions (tcp_rexmit, tcp_sack.c), and tcp_write would append new data
+	 * to the last of them, below bytes already sent. New data waits until they
+	 * leave. */
+	if (pcb->unsent && pcb->snd_lbb == pcb->snd_nxt)
+		return false;
 	return tcp_sndbuf(pcb) > 0 && tcp_sndqueuelen(pcb) < TCP_SND_QUEUELEN - 8 &&
 	       unsent < wnd + UNSENT_SLACK;
 }

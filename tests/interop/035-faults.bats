@@ -19,9 +19,9 @@ setup_file() {
 	F8_SHA256=$(topo_make_file f8.bin 8)
 	F4_SHA256=$(topo_make_file f4.bin 4)
 	F2_SHA256=$(topo_make_file f2.bin 2)
-	head -c 524288 /dev/urandom >"$TOPO_DIR/www/f05.bin"
-	F05_SHA256=$(sha256sum <"$TOPO_DIR/www/f05.bin" | cut -d' ' -f1)
-	export F8_SHA256 F4_SHA256 F2_SHA256 F05_SHA256
+	head -c 262144 /dev/urandom >"$TOPO_DIR/www/f025.bin"
+	F025_SHA256=$(sha256sum <"$TOPO_DIR/www/f025.bin" | cut -d' ' -f1)
+	export F8_SHA256 F4_SHA256 F2_SHA256 F025_SHA256
 }
 
 teardown_file() {
@@ -141,7 +141,7 @@ lossy_upload() {
 		topo_fail "the sink is not listening" || return
 	t0=$EPOCHREALTIME
 	in_client env LD_PRELOAD="$TUNSHIM_BUILD/libtunshim.so" TUNSHIM_CONFIG="$TOPO_RELAY_CONF" \
-		XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR" TUNSHIM_GRACE=0 timeout 90 \
+		XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR" TUNSHIM_GRACE=0 timeout 120 \
 		socat -u "FILE:$TOPO_DIR/www/$file" "TCP:$TOPO_SERVER_V4:$port" 2>"$ERR" ||
 		topo_fail "socat failed: $(tail -n 3 "$ERR")" || return
 	topo_wait_until 30 test -s "$sink" || topo_fail "the sink did not finish" || return
@@ -149,7 +149,7 @@ lossy_upload() {
 	expect_eq "sha256 of $file as the server got it" "$sha" "$(cat "$sink")"
 	line=$(topo_relay_counters)
 	echo "# $line" >&3
-	expect_ge "up datagrams lost" 30 "$(relay_stat "$line" up dropped)"
+	expect_ge "up datagrams lost" 20 "$(relay_stat "$line" up dropped)"
 }
 
 # Sized for loss-limited TCP (Mathis: MSS / RTT * 1.22 / sqrt(loss), about 370 KB/s at
@@ -158,9 +158,10 @@ lossy_upload() {
 	lossy_upload 5 f2.bin "$F2_SHA256" --delay 10 --jitter 3 --reorder 3 --duplicate 3
 }
 
-# At 20 % timeouts dominate (a lost retransmission, a lost tail): 512 KiB took 15-30 s.
-@test "512 KiB uploaded intact through 20% loss with reordering, duplication and jitter" {
-	lossy_upload 20 f05.bin "$F05_SHA256" --delay 5 --jitter 2 --reorder 5 --duplicate 5
+# At 20 % retransmission timeouts dominate (a lost retransmission, a lost tail) and their
+# backoff makes the time vary: 512 KiB took 12-53 s; 256 KiB leaves room under the limit.
+@test "256 KiB uploaded intact through 20% loss with reordering, duplication and jitter" {
+	lossy_upload 20 f025.bin "$F025_SHA256" --delay 5 --jitter 2 --reorder 5 --duplicate 5
 }
 
 @test "wireguard-go killed and restarted mid-download: the download resumes within the protocol's bound, intact" {
