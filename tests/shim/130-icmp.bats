@@ -135,13 +135,15 @@ except OSError as e:
 	expect_le "the connect's time (ms)" 5000 "$ms"
 }
 
-# ping_as_nobody ARGS...: tunshim ping ARGS as nobody in the client namespace, with a copy
-# of the config and a runtime directory of nobody's own ($NOBODY_DIR).
+# ping_as_nobody ARGS...: tunshim ping ARGS as nobody in the client namespace, with copies
+# of the wrapper, the library and the config and a runtime directory of nobody's own
+# ($NOBODY_DIR: the build may lie where nobody cannot go, as under /root).
 ping_as_nobody() {
 	in_client timeout -k 3 "$SHIM_LIMIT" setpriv --reuid=nobody --regid=nogroup \
-		--clear-groups env XDG_RUNTIME_DIR="$NOBODY_DIR/run" TUNSHIM_LIBRARY="$SHIM_LIB" \
+		--clear-groups env XDG_RUNTIME_DIR="$NOBODY_DIR/run" \
+		TUNSHIM_LIBRARY="$NOBODY_DIR/libtunshim.so" \
 		TUNSHIM_LOG=debug TUNSHIM_LOG_FILE="$NOBODY_DIR/shim.log" \
-		TUNSHIM_GRACE="$SHIM_GRACE" "$TUNSHIM" ping --config "$NOBODY_DIR/wg.conf" "$@"
+		TUNSHIM_GRACE="$SHIM_GRACE" "$NOBODY_DIR/tunshim" ping --config "$NOBODY_DIR/wg.conf" "$@"
 }
 
 @test "tunshim ping as nobody: replies through the tunnel where the kernel refuses a ping socket" {
@@ -153,6 +155,8 @@ ping_as_nobody() {
 	chmod 711 "$NOBODY_DIR"
 	mkdir -m 700 "$NOBODY_DIR/run"
 	install -m 600 "$TOPO_CONF" "$NOBODY_DIR/wg.conf"
+	install -m 755 "$TUNSHIM" "$NOBODY_DIR/tunshim"
+	install -m 644 "$SHIM_LIB" "$NOBODY_DIR/libtunshim.so"
 	chown nobody "$NOBODY_DIR/run" "$NOBODY_DIR/wg.conf"
 	run in_client setpriv --reuid=nobody --regid=nogroup --clear-groups "$TOPO_PYTHON" -c '
 import socket
