@@ -26,8 +26,13 @@ SHIM_SERVERS=$SHIM_ROOT/tests/shim/servers.py
 # A bound on any one wrapped command, whatever its own timeouts do.
 SHIM_LIMIT=${SHIM_LIMIT:-60}
 # How long a test may leave a process in the client namespace behind it: a detached
-# continuation that is still delivering. Longer than that is a leak.
-SHIM_LINGER=${SHIM_LINGER:-10}
+# continuation that is still delivering. Longer than that is a leak. The library gives
+# lwIP up to 10 s to finish closing once no bridge is served any more
+# (CONTINUATION_LINGER_NS in stack/net/loop.c), counted from then, not from the test's
+# end: a bound of exactly 10 s here failed once in about twenty runs of 045's thread race
+# (a continuation still up at 10 s; why its connections took that long is not known yet,
+# see issue 12's notes of 2026-12-07).
+SHIM_LINGER=${SHIM_LINGER:-15}
 # How long a session lingers after its last user (TUNSHIM_GRACE; the library's default is
 # 2 s). Short here: every test that used the tunnel leaves a session lingering, and
 # teardown waits for it (2 s each cost the shim suites about 150 s). A TUNSHIM_GRACE in
