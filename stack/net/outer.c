@@ -138,8 +138,6 @@ void ts_txbatch_flush(struct ts_txbatch *t, int fd)
 		nm = build_msgs(t, from, m, iov, ctl);
 		send_msgs(t, fd, m, nm, iov);
 	}
-	t->flushes++;
-	t->packets += t->n;
 	t->n = 0;
 }
 

@@ -23,7 +23,6 @@ struct ts_txbatch {
 	struct sockaddr_storage dst; /* one destination per batch */
 	socklen_t dstlen;
 	bool gso;                   /* the kernel takes UDP_SEGMENT */
-	uint64_t flushes, packets;  /* for TUNSHIM_STATS */
 };
 
 int ts_txbatch_init(struct ts_txbatch *t, size_t slot, int fd);

@@ -120,7 +120,6 @@ static unsigned resend_holes(struct ts_tcp_sack *s, struct tcp_pcb *pcb, u32_t h
 		}
 		link = &seg->next;
 	}
-	s->resent += moved;
 	return moved;
 }
 
@@ -132,7 +131,6 @@ static void enter(struct ts_tcp_sack *s, struct tcp_pcb *pcb, uint64_t now)
 	s->recover = pcb->snd_nxt;
 	s->resent_to = pcb->lastack;
 	s->round_at = now;
-	s->episodes++;
 	/* lwIP's fast retransmit, if it ran for this loss already, has halved the
 	 * window; else we do (RFC 5681's ssthresh), once per recovery. */
 	if (!(pcb->flags & TF_INFR)) {

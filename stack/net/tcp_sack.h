@@ -30,7 +30,6 @@ struct ts_tcp_sack {
 	u32_t recover;          /* recovery ends when this is acknowledged */
 	u32_t resent_to;        /* holes below this were resent in this round */
 	uint64_t round_at;      /* when this round of resending began (ns) */
-	uint64_t episodes, resent; /* counters, for TUNSHIM_STATS and tests */
 };
 
 struct tcp_hdr;
