@@ -267,7 +267,7 @@ err_t ts_tcp_inpacket(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t optlen, u1
 	if (pcb->state == LISTEN || pcb->recv != on_recv || !(b = pcb->callback_arg) || b->dead ||
 	    !(TCPH_FLAGS(hdr) & TCP_ACK))
 		return ERR_OK;
-	ts_tcp_sack_parse(&b->sack, hdr, optlen, opt1len, opt2);
+	ts_tcp_sack_parse(&b->sack, pcb, hdr, optlen, opt1len, opt2);
 	if (!b->sack_pending && (b->sack.n || b->sack.recovering)) {
 		b->sack_pending = true;
 		b->sack_next = b->st->sack;
@@ -286,7 +286,8 @@ void ts_bridge_tcp_after_input(struct ts_stack *st)
 		/* At least 10 ms: lwIP's clock has that resolution. */
 		if (!b->dead && b->tcp &&
 		    ts_tcp_sack_recover(&b->sack, b->tcp, ts_now_ns(),
-					b->cc.min_rtt > 10000000u ? b->cc.min_rtt : 10000000u))
+					b->cc.min_rtt > 10000000u ? b->cc.min_rtt : 10000000u,
+					ts_tcp_cc_loss_floor(&b->cc)))
 			tcp_output(b->tcp);
 	}
 }
@@ -310,9 +311,10 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 
 	if (!b || b->dead)
 		return ERR_OK;
-	/* In SACK recovery the window follows tcp_sack.c, not the ceiling. */
-	if (!b->sack.recovering)
-		ts_tcp_cc_on_ack(&b->cc, pcb, len, ts_now_ns());
+	(void)len;
+	/* In SACK recovery the window follows tcp_sack.c; the path is measured always. */
+	ts_tcp_cc_on_ack(&b->cc, pcb, ts_tcp_sack_held(&b->sack), b->sack.recovering,
+			 ts_now_ns());
 	update_events(b); /* room again: resume reading the application */
 	return ERR_OK;
 }

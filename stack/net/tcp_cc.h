@@ -1,33 +1,58 @@
 /* SPDX-License-Identifier: MIT */
-/* A ceiling on lwIP's congestion window from the measured path. lwIP's Reno grows the
- * window until something drops; through fast paths and deep socket buffers (ours are
- * 4 MiB, the peer's may be too) nothing drops for a long time, and a window of
- * megabytes only sits in queues: it adds delay, and lwIP pays for it on every ACK, as
- * tcp_output walks the whole unacknowledged queue to find its end. Like BBR's cwnd
- * gain, we allow twice the bandwidth-delay product measured on this connection (the
- * fastest delivery of the last rounds times the smallest round-trip time of the last
- * seconds): enough in flight to keep the path full and to find more bandwidth, no
- * more. lwIP still does the rest (slow start, halving on loss, retransmission). */
+/* Our congestion response, around lwIP's Reno, from a model of the path in the manner of
+ * BBR: the fastest delivery of the last rounds times the smallest round-trip time of the
+ * last seconds is the bandwidth-delay product (BDP).
+ *
+ * - The window stays below twice the BDP (plus a few segments): enough in flight to keep
+ *   the path full and to find more bandwidth, no more. Without it lwIP's Reno grows the
+ *   window until something drops; through fast paths and deep socket buffers (ours are
+ *   4 MiB) nothing drops for a long time, and a window of megabytes only sits in queues,
+ *   where lwIP pays for it on every ACK (tcp_output walks the unacknowledged queue).
+ * - Below that ceiling lwIP stays in slow start: the window doubles per round trip until
+ *   the ceiling holds it. The ceiling itself rises with the measured rate, so growth goes
+ *   on while the path takes more.
+ * - A loss takes the window down to half of what was in flight, as Reno does, but never
+ *   below 1.25 BDP (tcp_sack.c asks for the floor). Reno's halving reads every loss as
+ *   congestion: over a 40 ms path with 1 % random loss it holds an upload near
+ *   MSS / RTT * 1.2 / sqrt(p), half a megabyte per second. A path that is not full loses
+ *   no delivery rate with one BDP in flight, and the quarter more lets the rate grow by
+ *   up to a quarter a round while losses keep the connection in recovery (with the floor
+ *   at one BDP it stayed at the rate of its first loss); on a full path it is a standing
+ *   queue of a quarter BDP. Real congestion shows as a lower delivery rate, and the BDP
+ *   follows it down within the rate filter's rounds.
+ * - Every 10 s without a new minimum, the window drops to half a BDP for 200 ms and at
+ *   least two rounds, so a queue we built ourselves drains and the round-trip time is
+ *   measured afresh (BBR's PROBE_RTT); else a standing queue would pass for path delay
+ *   and ratchet the BDP up.
+ * lwIP does the rest: the segments, retransmission, its timeout. */
 #ifndef TS_TCP_CC_H
 #define TS_TCP_CC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "lwip/tcp.h"
 
 struct ts_tcp_cc {
 	uint64_t round_at;      /* when the marked byte was first sent (about) */
 	u32_t round_seq;        /* the byte whose acknowledgement ends the round */
-	uint64_t round_acked;   /* bytes acknowledged in this round */
+	u32_t round_delivered;  /* the delivered count (see on_ack) when the round began */
 	unsigned rounds;        /* for the bandwidth filter's window */
 	uint64_t min_rtt, min_rtt_at; /* ns */
 	uint64_t rate, rate_prev;     /* bytes per second: this window's best, the last one's */
-	int started;
+	uint64_t probe_at, probe_min; /* a round-trip probe's start, its smallest round (ns) */
+	unsigned probe_rounds;
+	bool probing;
+	bool started;
 };
 
-/* On every acknowledgement of new data (lwIP's sent callback): measures, and clamps
- * pcb->cwnd before lwIP sends again. */
-void ts_tcp_cc_on_ack(struct ts_tcp_cc *cc, struct tcp_pcb *pcb, u16_t acked, uint64_t now);
+/* On every acknowledgement of new data (lwIP's sent callback). held: the bytes above
+ * pcb->lastack the peer's SACK blocks say it holds (they count as delivered). Measures,
+ * and unless tcp_sack.c is recovering a loss, sets the window before lwIP sends again. */
+void ts_tcp_cc_on_ack(struct ts_tcp_cc *cc, struct tcp_pcb *pcb, u32_t held, bool recovering,
+		      uint64_t now);
 /* The ceiling now, in bytes, or 0 while nothing is measured. */
 uint64_t ts_tcp_cc_ceiling(const struct ts_tcp_cc *cc, const struct tcp_pcb *pcb);
+/* The least a loss takes the window to, in bytes (0 while nothing is measured). */
+u32_t ts_tcp_cc_loss_floor(const struct ts_tcp_cc *cc);
 
 #endif

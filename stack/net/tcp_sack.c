@@ -9,6 +9,7 @@
 #define OPT_SACK 5
 #define DUP_THRESH 3 /* segments acknowledged above a hole make it lost (RFC 6675) */
 #define RESEND_MAX 64 /* segments moved per ACK: bounds the walk */
+#define SCOREBOARD_MAX 8192 /* segments looked at per ACK: 11 MiB of 1368-byte segments */
 
 static u8_t opt_byte(const struct tcp_hdr *hdr, u16_t i, u16_t opt1len, const u8_t *opt2)
 {
@@ -24,8 +25,43 @@ static u32_t opt_u32(const struct tcp_hdr *hdr, u16_t i, u16_t opt1len, const u8
 	return v;
 }
 
-void ts_tcp_sack_parse(struct ts_tcp_sack *s, const struct tcp_hdr *hdr, u16_t optlen,
-		       u16_t opt1len, const u8_t *opt2)
+static bool covered(const struct ts_tcp_sack *s, u32_t from, u32_t to)
+{
+	for (unsigned i = 0; i < s->n; i++)
+		if (TCP_SEQ_LEQ(s->left[i], from) && TCP_SEQ_GEQ(s->right[i], to))
+			return true;
+	return false;
+}
+
+/* The scoreboard: an ACK carries at most four blocks, the most recent ones, while a
+ * window with many holes has many more SACKed ranges. Judging holes by the latest
+ * blocks alone took everything outside them for lost: at 1 % loss over 40 ms more
+ * segments were resent than sent. So each segment in lwIP's unacked queue that a block
+ * covers is marked in its flags (a bit lwIP does not use), and stays marked. Runs before
+ * lwIP takes the ACK: what it will free is at or below ackno and does not count. */
+static void scoreboard(struct ts_tcp_sack *s, const struct tcp_pcb *pcb, u32_t ackno)
+{
+	unsigned walked = 0;
+
+	s->held = 0;
+	s->high = ackno;
+	if (!s->n)
+		return; /* no blocks: the peer holds nothing above ackno */
+	for (struct tcp_seg *seg = pcb->unacked; seg && walked++ < SCOREBOARD_MAX; seg = seg->next) {
+		u32_t seq = lwip_ntohl(seg->tcphdr->seqno), len = TCP_TCPLEN(seg);
+
+		if (!(seg->flags & TS_SEG_SACKED) && len && covered(s, seq, seq + len))
+			seg->flags |= TS_SEG_SACKED;
+		if ((seg->flags & TS_SEG_SACKED) && TCP_SEQ_GEQ(seq, ackno)) {
+			s->held += len;
+			if (TCP_SEQ_GT(seq + len, s->high))
+				s->high = seq + len;
+		}
+	}
+}
+
+void ts_tcp_sack_parse(struct ts_tcp_sack *s, const struct tcp_pcb *pcb,
+		       const struct tcp_hdr *hdr, u16_t optlen, u16_t opt1len, const u8_t *opt2)
 {
 	s->n = 0;
 	for (u16_t i = 0; i < optlen;) {
@@ -49,32 +85,7 @@ void ts_tcp_sack_parse(struct ts_tcp_sack *s, const struct tcp_hdr *hdr, u16_t o
 		i = (u16_t)(i + len);
 	}
 	s->fresh = true;
-}
-
-/* Bytes above lastack the peer holds, and the highest of them; D-SACK blocks and blocks
- * outside what is in flight do not count. */
-static u32_t sacked(const struct ts_tcp_sack *s, const struct tcp_pcb *pcb, u32_t *high)
-{
-	u32_t total = 0;
-
-	*high = pcb->lastack;
-	for (unsigned i = 0; i < s->n; i++) {
-		if (!TCP_SEQ_LT(s->left[i], s->right[i]) || TCP_SEQ_LEQ(s->right[i], pcb->lastack) ||
-		    TCP_SEQ_GT(s->right[i], pcb->snd_nxt))
-			continue;
-		total += s->right[i] - (TCP_SEQ_LT(s->left[i], pcb->lastack) ? pcb->lastack : s->left[i]);
-		if (TCP_SEQ_GT(s->right[i], *high))
-			*high = s->right[i];
-	}
-	return total;
-}
-
-static bool covered(const struct ts_tcp_sack *s, u32_t from, u32_t to)
-{
-	for (unsigned i = 0; i < s->n; i++)
-		if (TCP_SEQ_LEQ(s->left[i], from) && TCP_SEQ_GEQ(s->right[i], to))
-			return true;
-	return false;
+	scoreboard(s, pcb, hdr->ackno); /* lwIP has made ackno host order */
 }
 
 /* Into lwIP's unsent queue, which is kept sorted, as tcp_rexmit does for the first one;
@@ -103,7 +114,7 @@ static unsigned resend_holes(struct ts_tcp_sack *s, struct tcp_pcb *pcb, u32_t h
 	struct tcp_seg **link = &pcb->unacked;
 	unsigned moved = 0, walked = 0;
 
-	while (*link && walked++ < 4 * RESEND_MAX && moved < RESEND_MAX) {
+	while (*link && walked++ < SCOREBOARD_MAX && moved < RESEND_MAX) {
 		struct tcp_seg *seg = *link;
 		u32_t seq = lwip_ntohl(seg->tcphdr->seqno), end = seq + TCP_TCPLEN(seg);
 
@@ -111,7 +122,7 @@ static unsigned resend_holes(struct ts_tcp_sack *s, struct tcp_pcb *pcb, u32_t h
 			break;
 		/* Lost: not held by the peer, not resent yet, with enough acknowledged
 		 * above it (the highest SACKed byte is DUP_THRESH segments further). */
-		if (TCP_SEQ_GEQ(seq, s->resent_to) && !covered(s, seq, end) &&
+		if (TCP_SEQ_GEQ(seq, s->resent_to) && !(seg->flags & TS_SEG_SACKED) &&
 		    high - end >= (u32_t)DUP_THRESH * pcb->mss) {
 			requeue(pcb, link);
 			s->resent_to = end;
@@ -123,19 +134,24 @@ static unsigned resend_holes(struct ts_tcp_sack *s, struct tcp_pcb *pcb, u32_t h
 	return moved;
 }
 
-static void enter(struct ts_tcp_sack *s, struct tcp_pcb *pcb, uint64_t now)
+static void enter(struct ts_tcp_sack *s, struct tcp_pcb *pcb, uint64_t now, u32_t floor)
 {
-	u32_t flight = pcb->snd_nxt - pcb->lastack;
+	u32_t flight = pcb->snd_nxt - pcb->lastack, target = flight / 2;
 
 	s->recovering = true;
 	s->recover = pcb->snd_nxt;
 	s->resent_to = pcb->lastack;
 	s->round_at = now;
-	/* lwIP's fast retransmit, if it ran for this loss already, has halved the
-	 * window; else we do (RFC 5681's ssthresh), once per recovery. */
-	if (!(pcb->flags & TF_INFR)) {
-		pcb->ssthresh = flight / 2 > 2u * pcb->mss ? flight / 2 : 2u * pcb->mss;
-		pcb->cwnd = pcb->ssthresh;
+	/* Half of what was in flight (RFC 5681's ssthresh), once per recovery, but not
+	 * below the floor (tcp_cc.h says why). lwIP's fast retransmit, if it ran for this
+	 * loss already, has halved the window: then only the floor may raise it. */
+	if (target < floor)
+		target = floor;
+	if (target < 2u * pcb->mss)
+		target = 2u * pcb->mss;
+	if (!(pcb->flags & TF_INFR) || pcb->ssthresh < target) {
+		pcb->ssthresh = target;
+		pcb->cwnd = target;
 	}
 }
 
@@ -146,9 +162,8 @@ static uint64_t lwip_srtt_ns(const struct tcp_pcb *pcb)
 }
 
 bool ts_tcp_sack_recover(struct ts_tcp_sack *s, struct tcp_pcb *pcb, uint64_t now,
-			 uint64_t rtt_ns)
+			 uint64_t rtt_ns, u32_t floor)
 {
-	u32_t high, held;
 	unsigned moved = 0;
 
 	if (!s->fresh)
@@ -160,9 +175,8 @@ bool ts_tcp_sack_recover(struct ts_tcp_sack *s, struct tcp_pcb *pcb, uint64_t no
 	}
 	if (s->recovering && TCP_SEQ_GEQ(pcb->lastack, s->recover))
 		s->recovering = false;
-	held = sacked(s, pcb, &high);
-	if (!s->recovering && ((pcb->flags & TF_INFR) || held >= (u32_t)DUP_THRESH * pcb->mss))
-		enter(s, pcb, now);
+	if (!s->recovering && ((pcb->flags & TF_INFR) || s->held >= (u32_t)DUP_THRESH * pcb->mss))
+		enter(s, pcb, now, floor);
 	if (!s->recovering)
 		return false;
 	if (lwip_srtt_ns(pcb) > rtt_ns)
@@ -175,10 +189,10 @@ bool ts_tcp_sack_recover(struct ts_tcp_sack *s, struct tcp_pcb *pcb, uint64_t no
 		s->resent_to = pcb->lastack;
 	/* What the peer holds has left the network: the window may count it (the
 	 * SACK version of Reno's inflation by duplicate ACKs). */
-	if (pcb->cwnd < pcb->ssthresh + held)
-		pcb->cwnd = pcb->ssthresh + held;
+	if (pcb->cwnd < pcb->ssthresh + s->held)
+		pcb->cwnd = pcb->ssthresh + s->held;
 	/* Keeps lwIP's own fast retransmit from halving the window again. */
 	tcp_set_flags(pcb, TF_INFR);
-	moved = resend_holes(s, pcb, high);
+	moved = resend_holes(s, pcb, s->high);
 	return moved > 0 || pcb->unsent != NULL;
 }
