@@ -30,6 +30,9 @@ struct ts_stack_options {
 	/* Log the stack's live counts (connections, lwIP pcbs, pbufs, lwIP heap) this
 	 * often, in milliseconds, and when the stack stops; 0: never (stats.c). */
 	unsigned stats_ms;
+	/* Busy polling: after a wait that ended within this many microseconds, the stack
+	 * thread polls for the next event this long before it sleeps (loop.c); 0: never. */
+	unsigned busy_poll_us;
 };
 
 /* Resolves the peers' endpoints (host resolver), creates the UDP socket, starts the

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
@@ -468,6 +469,60 @@ static void free_graves(struct ts_stack *st)
 	}
 }
 
+/* Busy polling. A thread that sleeps in epoll_wait is woken by the kernel when a
+ * datagram or an application's write arrives, which on these machines costs tens of
+ * microseconds each time, twice per request and answer (the request leaving, the answer
+ * coming back). While events come quickly (the last wait ended within
+ * opt.busy_poll_us), the thread first polls for that long, yielding the CPU between
+ * polls; a wait that took longer ends the polling until one is quick again, so an idle
+ * or slow connection costs nothing. TCP_RR through wireguard-go on a 2-core machine:
+ * median 160-170 us without, 90-110 us with 200 us of polling.
+ *
+ * Only after a pass that moved tunnel traffic, and not under bulk traffic (more than
+ * BULK_BYTES_PER_S of it over the last window): there the answer to a wake-up is throughput, not latency, and a polling
+ * thread takes the CPU from the processes at the other end of the transfer (an upload
+ * to wireguard-go on two cores lost 10-20 %). */
+#define TRAFFIC_WINDOW_NS 10000000ull /* 10 ms */
+#define BULK_BYTES_PER_S 8000000ull
+
+/* Whether the pass before this wait moved tunnel traffic, and whether the traffic of the
+ * last window was bulk. Only authenticated packets count (wg_device_traffic): a flood of
+ * garbage must not set the thread polling. */
+static bool measure_traffic(struct ts_stack *st, uint64_t now)
+{
+	uint64_t bytes = wg_device_traffic(st->dev);
+	bool moved = bytes != st->traffic_seen;
+
+	st->traffic_seen = bytes;
+	if (now - st->traffic_at < TRAFFIC_WINDOW_NS)
+		return moved;
+	st->bulk = (bytes - st->traffic_base) * 1000000000ull >
+		   BULK_BYTES_PER_S * (now - st->traffic_at);
+	st->traffic_at = now;
+	st->traffic_base = bytes;
+	return moved;
+}
+
+/* Waits for events until t ns from now, polling first when busy_poll says so. */
+static int wait_events(struct ts_stack *st, struct epoll_event *evs, int max, uint64_t t)
+{
+	uint64_t budget = (uint64_t)st->opt.busy_poll_us * 1000ull, t0 = now_ns(NULL);
+	struct timespec ts = { (time_t)(t / 1000000000ull), (long)(t % 1000000000ull) };
+	static const struct timespec zero;
+	int n = 0;
+
+	if (measure_traffic(st, t0) && st->busy && budget && !st->bulk) {
+		uint64_t until = t0 + (budget < t ? budget : t);
+
+		while ((n = epoll_pwait2(st->epfd, evs, max, &zero, NULL)) == 0 && now_ns(NULL) < until)
+			sched_yield();
+	}
+	if (n == 0)
+		n = epoll_pwait2(st->epfd, evs, max, &ts, NULL);
+	st->busy = n > 0 && now_ns(NULL) - t0 < budget;
+	return n;
+}
+
 void ts_loop_run(struct ts_stack *st)
 {
 	struct epoll_event evs[64];
@@ -476,12 +531,11 @@ void ts_loop_run(struct ts_stack *st)
 		if (st->continuation && continuation_done(st))
 			break;
 		uint64_t t = next_timeout_ns(st);
-		struct timespec ts = { (time_t)(t / 1000000000ull), (long)(t % 1000000000ull) };
 		int n;
 
 		/* What this pass produced leaves together (outer.h). */
 		ts_txbatch_flush(&st->tx, st->udp_fd);
-		n = epoll_pwait2(st->epfd, evs, 64, &ts, NULL);
+		n = wait_events(st, evs, 64, t);
 
 		for (int i = 0; i < n; i++) {
 			struct ts_pollable *p = evs[i].data.ptr;

@@ -100,6 +100,10 @@ struct ts_stack {
 	uint64_t next_id;
 	struct ts_bridge *bridges;  /* every live bridge, for stop and peer failures */
 	struct ts_bridge *deliver;  /* bridges with received data to write out (bridge_tcp.c) */
+	/* Busy polling (loop.c): the last wait ended within opt.busy_poll_us; the tunnel
+	 * traffic seen at the last wait, and measured over the current window. */
+	bool busy, bulk;
+	uint64_t traffic_seen, traffic_at, traffic_base;
 	struct ts_bridge *sack;     /* bridges whose ACK brought SACK blocks (bridge_tcp.c) */
 	int mtu;
 	int gap_fd;                 /* hs_gap.h record, or -1 */

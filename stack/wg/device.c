@@ -286,6 +286,11 @@ void wg_device_stats(struct wg_device *dev, struct wg_device_stats *out)
 	*out = dev->stats;
 }
 
+uint64_t wg_device_traffic(const struct wg_device *dev)
+{
+	return dev->traffic;
+}
+
 size_t wg_device_staged(struct wg_device *dev)
 {
 	size_t n = 0;

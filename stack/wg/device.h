@@ -102,5 +102,8 @@ struct wg_device_stats {
 	uint64_t handshakes_ratelimited;  /* valid mac2, over its source's rate: no DH */
 };
 void wg_device_stats(struct wg_device *dev, struct wg_device_stats *out);
+/* Bytes of authenticated packets received and of packets sent to peers, all peers
+ * together: what moves only with real tunnel traffic. */
+uint64_t wg_device_traffic(const struct wg_device *dev);
 
 #endif

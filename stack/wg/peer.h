@@ -91,6 +91,7 @@ struct wg_device {
 	struct ratelimiter *cookie_limiter;     /* cookie replies, per source */
 	struct token_bucket cookie_total;       /* cookie replies, all sources */
 	struct wg_device_stats stats;
+	uint64_t traffic;               /* wg_device_traffic */
 	size_t alloc_size;
 	size_t n_peers;
 	struct wg_peer peers[];

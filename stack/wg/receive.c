@@ -201,6 +201,7 @@ static void receive_handshake(struct wg_device *dev, const uint8_t *buf, size_t 
 	if (!peer)
 		return;
 	peer->stats.rx_bytes += len;
+	dev->traffic += len;
 	wg_timers_any_authenticated_packet_received(peer);
 	wg_timers_any_authenticated_packet_traversal(peer);
 }
@@ -315,6 +316,7 @@ static void receive_data(struct wg_device *dev, const uint8_t *buf, size_t len,
 	/* Authentic and fresh: now it may move state. */
 	wg_peer_set_endpoint(peer, src, srclen);
 	peer->stats.rx_bytes += len;
+	dev->traffic += len;
 	if (wg_peer_keypair_received(peer, kp)) {
 		wg_timers_handshake_complete(peer);
 		wg_packet_send_staged(peer);

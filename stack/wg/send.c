@@ -19,8 +19,10 @@ static int send_to_peer(struct wg_peer *peer, const void *buf, size_t len)
 		return -EDESTADDRREQ;
 	ret = dev->ops.send_udp(dev->ops.ctx, (const struct sockaddr *)&peer->endpoint,
 				peer->endpoint_len, buf, len);
-	if (!ret)
+	if (!ret) {
 		peer->stats.tx_bytes += len;
+		dev->traffic += len;
+	}
 	return ret;
 }
 

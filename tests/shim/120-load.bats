@@ -139,3 +139,38 @@ expect_back() {
 	expect_eq "bridges after the run" 0 "$(fig sequential-closed bridges)"
 	expect_eq "descriptors after the run" "$(fig first-closed fds)" "$(fig sequential-closed fds)"
 }
+
+# The stack thread polls instead of sleeping while round trips come quickly (loop.c, busy
+# polling). Once they stop, it must sleep again: a wrapped process with an idle tunnel
+# connection costs no CPU, whatever the connection did before.
+@test "after 2000 quick round trips, an idle connection costs the process no CPU (busy polling stops)" {
+	run shim_run "$TOPO_PYTHON" -c '
+import resource, socket, sys, time
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+for i in range(2000):
+    s.sendall(b"x\n")
+    got = b""
+    while not got.endswith(b"\n"):
+        got += s.recv(16)
+t0, c0 = time.monotonic(), cpu()
+for i in range(2000):
+    s.sendall(b"x\n")
+    got = b""
+    while not got.endswith(b"\n"):
+        got += s.recv(16)
+busy = cpu() - c0
+print("round trips %.0f us each, %.3f s CPU" % ((time.monotonic() - t0) / 2000 * 1e6, busy))
+c0 = cpu()
+time.sleep(2)
+print("idle %.3f s CPU in 2 s" % (cpu() - c0))
+' "$TOPO_SERVER_V4" "$LOAD_PORT"
+	echo "# $output" >&3
+	expect_status "round trips, then idle" 0
+	local idle
+	idle=$(sed -n 's/^idle \([0-9.]*\) s CPU.*/\1/p' <<<"$output")
+	# Sleeping, the stack thread wakes for its timers only; polling, it would burn 2 s.
+	expect_le "CPU seconds while idle, in ms" 100 "$(awk -v s="$idle" 'BEGIN { printf "%d", s * 1000 }')"
+}
