@@ -32,6 +32,7 @@ struct ts_bridge {
 	bool app_eof, remote_fin, fin_to_app;
 	uint64_t orphan_since;     /* continuation: when the last ack progress was seen */
 	u32_t orphan_lastack;
+	uint64_t syn_at;           /* when the connect began, for the first RTT (ns) */
 	struct ts_tcp_cc cc;       /* the ceiling on lwIP's window (tcp_cc.h) */
 	struct ts_tcp_sack sack;   /* loss recovery from SACK blocks (tcp_sack.h) */
 	struct ts_bridge *sack_next; /* st->sack: an ACK with blocks to act on */

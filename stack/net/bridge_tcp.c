@@ -315,6 +315,7 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 	/* In SACK recovery the window follows tcp_sack.c; the path is measured always. */
 	ts_tcp_cc_on_ack(&b->cc, pcb, ts_tcp_sack_held(&b->sack), b->sack.recovering,
 			 ts_now_ns());
+	ts_tcp_rto_floor(pcb);
 	update_events(b); /* room again: resume reading the application */
 	return ERR_OK;
 }
@@ -343,14 +344,23 @@ static void on_err(void *arg, err_t err)
 	ts_bridge_finish(b);
 }
 
+/* The connect's round trip, or 0 where it says nothing: a SYN resent or held while the
+ * WireGuard handshake ran (over the first SYN's 1 s timeout) was not one round trip. */
+static uint64_t handshake_rtt(const struct ts_bridge *b)
+{
+	uint64_t t = ts_now_ns() - b->syn_at;
+
+	return t < 1000000000ull ? t : 0;
+}
+
 static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 {
 	struct ts_bridge *b = arg;
 
-	(void)pcb;
 	(void)err;
 	if (!b || b->dead)
 		return ERR_OK;
+	ts_tcp_rto_init(pcb, handshake_rtt(b));
 	ts_bridge_report(b, 0);
 	ts_bridge_discard(b);
 	app_to_remote(b);
@@ -461,6 +471,7 @@ int ts_bridge_tcp_open(struct ts_stack *st, struct ts_bridge *b)
 	/* The first SYN's timeout: RFC 6298's 1 s, as Linux, not lwIP's 3 s (wrk with
 	 * 1000 connections counted SYNs lost in the burst as 2 s timeouts). */
 	pcb->rto = (s16_t)(1000 / TCP_SLOW_INTERVAL);
+	b->syn_at = ts_now_ns();
 	attach_pcb(b, pcb);
 	apply_options(pcb, &b->req);
 	if (b->req.local.ss_family && ts_ip_from_sockaddr(&b->req.local, &lip, &lport) == 0 &&
@@ -486,6 +497,8 @@ int ts_bridge_tcp_open(struct ts_stack *st, struct ts_bridge *b)
  * the socketpair whose other end waits for the application's claim: doorbell.c). */
 void ts_bridge_tcp_adopt(struct ts_bridge *b, struct tcp_pcb *pcb)
 {
+	/* The handshake was not timed here; lwIP's sample of it follows. */
+	ts_tcp_rto_init(pcb, 0);
 	attach_pcb(b, pcb);
 	update_events(b);
 }

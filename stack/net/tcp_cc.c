@@ -10,6 +10,8 @@
 /* Below this the ceiling never goes: short paths have tiny products, and lwIP needs
  * some room for its own recovery (a few dozen segments). */
 #define CC_FLOOR (64u * 1024u)
+#define RTO_MIN_TICKS (200 / TCP_SLOW_INTERVAL)
+#define RTT_MAX_TICKS 0x0fff /* sa holds eight times it in an s16_t */
 
 static void new_round(struct ts_tcp_cc *cc, const struct tcp_pcb *pcb, u32_t delivered,
 		      uint64_t now)
@@ -125,4 +127,24 @@ void ts_tcp_cc_on_ack(struct ts_tcp_cc *cc, struct tcp_pcb *pcb, u32_t held, boo
 	}
 	if (!recovering)
 		set_window(cc, pcb);
+}
+
+void ts_tcp_rto_init(struct tcp_pcb *pcb, uint64_t rtt_ns)
+{
+	uint64_t tick = TCP_SLOW_INTERVAL * 1000000ull, t = (rtt_ns + tick - 1) / tick;
+	s16_t r = (s16_t)(t > RTT_MAX_TICKS ? RTT_MAX_TICKS : t);
+
+	pcb->sa = (s16_t)(r << 3);
+	pcb->sv = (s16_t)(2 * r > RTO_MIN_TICKS - r ? 2 * r : RTO_MIN_TICKS - r);
+	pcb->rto = (s16_t)(r + pcb->sv);
+}
+
+void ts_tcp_rto_floor(struct tcp_pcb *pcb)
+{
+	s16_t srtt = (s16_t)(pcb->sa >> 3);
+
+	if (srtt + pcb->sv < RTO_MIN_TICKS)
+		pcb->sv = (s16_t)(RTO_MIN_TICKS - srtt);
+	if (pcb->rto < RTO_MIN_TICKS)
+		pcb->rto = RTO_MIN_TICKS;
 }

@@ -55,4 +55,15 @@ uint64_t ts_tcp_cc_ceiling(const struct ts_tcp_cc *cc, const struct tcp_pcb *pcb
 /* The least a loss takes the window to, in bytes (0 while nothing is measured). */
 u32_t ts_tcp_cc_loss_floor(const struct ts_tcp_cc *cc);
 
+/* The retransmission timeout, RFC 6298's way. lwIP 2.1.3 starts its variance at 3 s and
+ * only decays it by a quarter per sample, so after a handshake its timeout is still
+ * 2.3 s, and a request lost on a fresh connection waited that long (wrk's 2 s timeouts);
+ * and with enough samples on a fast path it falls to one 20 ms tick, below any delayed
+ * ACK. ts_tcp_rto_init sets the estimator from a first measurement (the handshake's:
+ * SRTT = R, RTTVAR = R / 2) and ts_tcp_rto_floor keeps the timeout at 200 ms or more, as
+ * Linux's, through lwIP's own updates and back-off, which recompute it from the same
+ * two fields. rtt_ns 0: not measured. */
+void ts_tcp_rto_init(struct tcp_pcb *pcb, uint64_t rtt_ns);
+void ts_tcp_rto_floor(struct tcp_pcb *pcb);
+
 #endif
