@@ -314,7 +314,7 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 	(void)len;
 	/* In SACK recovery the window follows tcp_sack.c; the path is measured always. */
 	ts_tcp_cc_on_ack(&b->cc, pcb, ts_tcp_sack_held(&b->sack), b->sack.recovering,
-			 ts_now_ns());
+			 ts_now_ns(), b->st->passes);
 	ts_tcp_rto_floor(pcb);
 	update_events(b); /* room again: resume reading the application */
 	return ERR_OK;

@@ -284,7 +284,7 @@ void ts_command_run(struct ts_stack *st, struct ts_cmd *cmd)
 	case TS_CMD_PARK:
 		/* The detaching thread forks once we are here, between two iterations,
 		 * touching nothing; this process never runs the stack again. */
-		ts_txbatch_flush(&st->tx, st->udp_fd);
+		ts_loop_flush(st);
 		ts_waiter_wake(cmd->waiter, 0);
 		for (;;)
 			pause();
@@ -327,6 +327,13 @@ static void commands_ready(struct ts_stack *st, struct ts_pollable *p, uint32_t 
 }
 
 /* ---- the loop ---- */
+
+/* The end of a pass: the held ACKs, then every datagram of the pass. */
+void ts_loop_flush(struct ts_stack *st)
+{
+	ts_ackhold_flush(&st->acks, st->dev);
+	ts_txbatch_flush(&st->tx, st->udp_fd);
+}
 
 /* How long the loop may sleep: lwIP's and the device's timers, and the
  * doorbells nobody answered (expired here). */
@@ -534,8 +541,9 @@ void ts_loop_run(struct ts_stack *st)
 		int n;
 
 		/* What this pass produced leaves together (outer.h). */
-		ts_txbatch_flush(&st->tx, st->udp_fd);
+		ts_loop_flush(st);
 		n = wait_events(st, evs, 64, t);
+		st->passes++;
 
 		for (int i = 0; i < n; i++) {
 			struct ts_pollable *p = evs[i].data.ptr;
@@ -568,7 +576,7 @@ void *ts_loop_main(void *arg)
 	ts_doorbell_close_all(st);
 	ts_listen_close_all(st);
 	ts_bridge_close_all(st);
-	ts_txbatch_flush(&st->tx, st->udp_fd);
+	ts_loop_flush(st);
 	free_graves(st);
 	if (st->opt.stats_ms)
 		ts_stats_log(st);

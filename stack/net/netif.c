@@ -26,6 +26,8 @@ static err_t netif_output_any(struct netif *nif, struct pbuf *p)
 		pbuf_copy_partial(p, buf, p->tot_len, 0);
 		pkt = buf;
 	}
+	if (ts_ackhold_take(&st->acks, st->dev, pkt, p->tot_len))
+		return ERR_OK; /* leaves at the end of the pass (ackhold.h) */
 	rc = wg_device_send(st->dev, pkt, p->tot_len);
 	return rc == 0 ? ERR_OK : ERR_RTE;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include "lwip/netif.h"
 #include "device.h"
+#include "ackhold.h"
 #include "outer.h"
 #include "stack.h"
 
@@ -102,7 +103,9 @@ struct ts_stack {
 	struct ts_bridge *deliver;  /* bridges with received data to write out (bridge_tcp.c) */
 	/* Busy polling (loop.c): the last wait ended within opt.busy_poll_us; the tunnel
 	 * traffic seen at the last wait, and measured over the current window. */
+	struct ts_ackhold acks;     /* pure ACKs held to the pass's end (ackhold.h) */
 	bool busy, bulk;
+	uint64_t passes;            /* of the loop, counted (tcp_cc.c's ACK batches) */
 	uint64_t traffic_seen, traffic_at, traffic_base;
 	struct ts_bridge *sack;     /* bridges whose ACK brought SACK blocks (bridge_tcp.c) */
 	int mtu;
@@ -195,6 +198,8 @@ int ts_endpoint_resolve(const char *host, uint16_t port, struct sockaddr_storage
 void ts_loop_watch(struct ts_stack *st, int fd, struct ts_pollable *p, uint32_t events);
 void ts_loop_modify(struct ts_stack *st, int fd, struct ts_pollable *p, uint32_t events);
 void ts_loop_unwatch(struct ts_stack *st, int fd);
+/* Sends what the pass produced: held ACKs (ackhold.h), then the datagram batch. */
+void ts_loop_flush(struct ts_stack *st);
 
 /* netif.c */
 int ts_netif_setup(struct ts_stack *st, const struct wg_config *cfg);

@@ -3,8 +3,13 @@
  * BBR: the fastest delivery of the last rounds times the smallest round-trip time of the
  * last seconds is the bandwidth-delay product (BDP).
  *
- * - The window stays below twice the BDP (plus a few segments): enough in flight to keep
- *   the path full and to find more bandwidth, no more. Without it lwIP's Reno grows the
+ * - The window stays below twice the BDP, plus the most that one burst of ACKs delivered
+ *   beyond the measured rate (BBR's extra_acked): enough in flight to keep the path full
+ *   and to find more bandwidth, no more. The burst term matters where ACKs come in
+ *   batches: between two of our stacks on one machine each loop pass acknowledges a
+ *   batch, and the minimum RTT is tens of microseconds: twice the BDP alone (the 64 KiB
+ *   floor) left the pipeline idle half the time (190-200 MB/s with 1.1 of 2 cores busy;
+ *   236-245 with the burst term; the RTT's floor in tcp_cc.c does the rest). Without it lwIP's Reno grows the
  *   window until something drops; through fast paths and deep socket buffers (ours are
  *   4 MiB) nothing drops for a long time, and a window of megabytes only sits in queues,
  *   where lwIP pays for it on every ACK (tcp_output walks the unacknowledged queue).
@@ -36,9 +41,18 @@ struct ts_tcp_cc {
 	uint64_t round_at;      /* when the marked byte was first sent (about) */
 	u32_t round_seq;        /* the byte whose acknowledgement ends the round */
 	u32_t round_delivered;  /* the delivered count (see on_ack) when the round began */
+	u32_t delivered;        /* the latest delivered count */
+	uint64_t round_pass;    /* the loop pass the round began in */
+	uint64_t last_round;    /* the last round's length (ns) */
 	unsigned rounds;        /* for the bandwidth filter's window */
 	uint64_t min_rtt, min_rtt_at; /* ns */
 	uint64_t rate, rate_prev;     /* bytes per second: this window's best, the last one's */
+	uint64_t agg_at;              /* when the current burst of ACKs began (ns) */
+	u32_t agg_delivered;          /* the delivered count then */
+	u32_t extra, extra_prev;      /* most delivered beyond the rate in one burst */
+	uint64_t loss_at;             /* the last loss seen (ns), 0: none */
+	bool lossy;                   /* one within CC_LOSS_MEMORY_NS: no allowance */
+	tcpwnd_size_t ssthresh_set;   /* what set_window left in pcb->ssthresh */
 	uint64_t probe_at, probe_min; /* a round-trip probe's start, its smallest round (ns) */
 	unsigned probe_rounds;
 	bool probing;
@@ -46,10 +60,11 @@ struct ts_tcp_cc {
 };
 
 /* On every acknowledgement of new data (lwIP's sent callback). held: the bytes above
- * pcb->lastack the peer's SACK blocks say it holds (they count as delivered). Measures,
+ * pcb->lastack the peer's SACK blocks say it holds (they count as delivered); pass: which
+ * pass of the stack's loop this is (its ACKs came in one batch). Measures,
  * and unless tcp_sack.c is recovering a loss, sets the window before lwIP sends again. */
 void ts_tcp_cc_on_ack(struct ts_tcp_cc *cc, struct tcp_pcb *pcb, u32_t held, bool recovering,
-		      uint64_t now);
+		      uint64_t now, uint64_t pass);
 /* The ceiling now, in bytes, or 0 while nothing is measured. */
 uint64_t ts_tcp_cc_ceiling(const struct ts_tcp_cc *cc, const struct tcp_pcb *pcb);
 /* The least a loss takes the window to, in bytes (0 while nothing is measured). */
