@@ -188,6 +188,7 @@ $(OUT)/tunshim: shim/cli/wrapper.c shim/cli/ping.c shim/cli/ping.h | deps
 UNIT_CF := $(BASE_CFLAGS) $(PUB_INC) -Istack/wg -Itests/unit
 $(TESTBIN)/test_dns: $(DNS_SRCS) shim/dns/dns.h
 $(TESTBIN)/test_dns: UNIT_CF += -Ishim/dns
+$(TESTBIN)/test_ackhold: UNIT_CF += -Istack/net
 $(TESTBIN)/test_dns: UNIT_LIBS := -lresolv
 
 $(TESTBIN)/%: tests/unit/%.c tests/unit/check.h $(STACK_LIB) $(SYS_LIBC_OBJ)
