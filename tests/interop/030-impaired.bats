@@ -56,12 +56,12 @@ fetch() {
 	expect_eq "sha256 of mid.bin" "$TOPO_MID_SHA256" "$sum"
 	awk -v b="$(stat -c %s "$OUT")" -v t0="$t0" -v t1="$t1" \
 		'BEGIN { printf "# 20 MiB through 50 ms (+-10) each way, 1%% loss/reorder/duplicate: %.2f MB/s\n", b / (t1 - t0) / 1e6 }' >&3
-	# 15000 datagrams each way at 1%: each counter is far from zero.
+	# 15000 datagrams down at 1%: each counter is far from zero; up, far fewer (ACKs).
 	line=$(topo_relay_counters)
 	echo "# $line" >&3
 	for dir in up down; do
 		for key in dropped dup reordered; do
-			expect_ge "relay $dir $key" 10 "$(relay_stat "$line" "$dir" "$key")"
+			expect_relay_did "$line" "$dir" "$key" 1 || return
 		done
 	done
 }

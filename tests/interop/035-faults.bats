@@ -76,25 +76,25 @@ ms() {
 	awk -v s="$1" 'BEGIN { printf "%d", s * 1000 }'
 }
 
-# expect_impaired LINE MIN_DROPPED MIN_DUP_REORDERED: the relay did what it was told in both
-# directions.
+# expect_impaired LINE LOSS_PCT DUP_REORDER_PCT: the relay did what it was told in both
+# directions (expect_relay_did: in proportion to what each carried).
 expect_impaired() {
-	local dir key min
+	local dir key pct
 	for dir in up down; do
 		for key in dropped dup reordered; do
-			min=$3
-			[ "$key" != dropped ] || min=$2
-			expect_ge "relay $dir $key" "$min" "$(relay_stat "$1" "$dir" "$key")" || return
+			pct=$3
+			[ "$key" != dropped ] || pct=$2
+			expect_relay_did "$1" "$dir" "$key" "$pct" || return
 		done
 	done
 }
 
-# lossy_download PCT FILE SHA256 MIN_DROPPED MIN_DUP RELAY_OPTIONS...: FILE through PCT % loss
-# each way and the other impairments given; checks the bytes, and that the relay did hurt
-# them: at least MIN_DROPPED datagrams lost and MIN_DUP duplicated and reordered each way.
+# lossy_download PCT FILE SHA256 DUP_PCT RELAY_OPTIONS...: FILE through PCT % loss each way
+# and the other impairments given (duplication and reordering at DUP_PCT %); checks the
+# bytes, and that the relay did hurt them.
 lossy_download() {
-	local pct=$1 file=$2 sha=$3 min_dropped=$4 min_dup=$5 t0 line rx dropped
-	shift 5
+	local pct=$1 file=$2 sha=$3 dup=$4 t0 line rx dropped
+	shift 4
 	topo_relay_up --loss "$pct" "$@"
 	t0=$EPOCHREALTIME
 	fetch --timeout 90 "$TOPO_RELAY_CONF" "$TOPO_SERVER_V4" "$TOPO_HTTP_PORT" "/$file"
@@ -108,12 +108,12 @@ lossy_download() {
 	dropped=$(relay_stat "$line" down dropped)
 	# The loss the data saw: at least half of PCT (hundreds of datagrams or more).
 	expect_ge "down datagrams lost per mille" $((pct * 10 / 2)) $((dropped * 1000 / rx))
-	expect_impaired "$line" "$min_dropped" "$min_dup"
+	expect_impaired "$line" "$pct" "$dup"
 }
 
 @test "8 MiB arrive intact through 5% loss with reordering, duplication and jitter" {
-	# About 6000 datagrams each way.
-	lossy_download 5 f8.bin "$F8_SHA256" 100 40 --delay 40 --jitter 10 --reorder 3 \
+	# About 6000 datagrams down.
+	lossy_download 5 f8.bin "$F8_SHA256" 3 --delay 40 --jitter 10 --reorder 3 \
 		--duplicate 3
 }
 
@@ -123,7 +123,7 @@ lossy_download() {
 	# its retransmission timeout spirals: about one 4 MiB download in eight at 20 % loss
 	# stalled (the README's limits). This seed's run does not; what it loses is still
 	# one datagram in five each way (3000 of them down).
-	lossy_download 20 f4.bin "$F4_SHA256" 200 40 --seed 3 --delay 20 --jitter 5 \
+	lossy_download 20 f4.bin "$F4_SHA256" 5 --seed 3 --delay 20 --jitter 5 \
 		--reorder 5 --duplicate 5
 }
 
@@ -152,8 +152,9 @@ lossy_upload() {
 	expect_ge "up datagrams lost" 20 "$(relay_stat "$line" up dropped)"
 }
 
-# Sized for loss-limited TCP (Mathis: MSS / RTT * 1.22 / sqrt(loss), about 370 KB/s at
-# 5 % and a 20 ms round trip); the kernel's TCP is no faster through such paths.
+# Sized for a loss-limited TCP (Mathis: MSS / RTT * 1.22 / sqrt(loss), about 370 KB/s at
+# 5 % and a 20 ms round trip, for Reno); ours does not halve its window on every loss
+# (tcp_cc.h) and is faster, but the sizes leave room for a slow run.
 @test "2 MiB uploaded intact through 5% loss with reordering, duplication and jitter (SACK recovery)" {
 	lossy_upload 5 f2.bin "$F2_SHA256" --delay 10 --jitter 3 --reorder 3 --duplicate 3
 }

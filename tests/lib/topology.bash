@@ -489,6 +489,18 @@ relay_stat() {
 	tr ' ' '\n' <<<"$half" | sed -n "s/^$3=\([0-9]*\)$/\1/p"
 }
 
+# expect_relay_did LINE DIR KEY PCT: the relay's KEY counter (dropped, dup, reordered) in
+# DIR is at least half of PCT % of the datagrams DIR carried: it hurt that direction as
+# told. Proportional, because the directions carry very different counts (a download's
+# up direction only ACKs, one per connection and pass of our stack's loop). Where fewer
+# than 40 are expected a shortfall proves nothing (Poisson), and nothing is required.
+expect_relay_did() {
+	local rx want
+	rx=$(relay_stat "$1" "$2" rx)
+	want=$(awk -v rx="$rx" -v p="$4" 'BEGIN { e = rx * p / 100; printf "%d", (e >= 40 ? e / 2 : 0) }')
+	expect_ge "relay $2 $3 (of $rx datagrams at $4 %)" "$want" "$(relay_stat "$1" "$2" "$3")"
+}
+
 # topo_down: ends every process of this topology, deletes its namespaces, sockets and files.
 topo_down() {
 	[ -n "${TOPO_DIR:-}" ] || return 0
