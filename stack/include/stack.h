@@ -107,7 +107,8 @@ int ts_bridge_abort(struct ts_stack *st, uint64_t id);
 struct ts_udp_errinfo; /* below, with struct ts_udp_error */
 int ts_bridge_udp_error(struct ts_stack *st, uint64_t id, struct ts_udp_errinfo *out);
 
-/* TCP_NODELAY and keepalive set after the connect (req's fields; the same meaning). */
+/* TCP_NODELAY and keepalive set after the connect (req's fields; the same meaning).
+ * Submitted without waiting: 0, or -ENOMEM/-ECONNRESET when it cannot be sent. */
 int ts_bridge_tcp_options(struct ts_stack *st, uint64_t id, const struct ts_bridge_req *opts);
 
 /* TCP_INFO's essentials, in Linux's terms. */

@@ -325,6 +325,8 @@ static void waiter_init(struct ts_waiter *w)
 
 void ts_waiter_wake(struct ts_waiter *w, int rc)
 {
+	if (!w)
+		return; /* a command nobody waits for (ts_bridge_tcp_options) */
 	if (w->reply) {
 		w->reply(w, rc);
 		return;
@@ -415,9 +417,23 @@ int ts_bridge_abort(struct ts_stack *st, uint64_t id)
 
 int ts_bridge_tcp_options(struct ts_stack *st, uint64_t id, const struct ts_bridge_req *opts)
 {
-	struct ts_cmd cmd = { .type = TS_CMD_TCPOPT, .id = id, .req = *opts };
+	struct ts_cmd proto = { .type = TS_CMD_TCPOPT, .id = id, .req = *opts }, *cmd;
+	int rc;
 
-	return call(st, &cmd);
+	/* Nobody needs the answer (a connection gone is no error for an option), and
+	 * waiting for the stack thread, or for the session's holder, cost a wake-up or a
+	 * message each way: programs that set TCP_NODELAY after every connect paid for it
+	 * per connection. Commands run in order, and lwIP holds back a small segment only
+	 * while an earlier one is unacknowledged, so data written right after goes out as
+	 * with the option. */
+	if (!(cmd = malloc(sizeof(*cmd))))
+		return -ENOMEM;
+	*cmd = proto;
+	cmd->waiter = NULL;
+	rc = ts_stack_submit(st, cmd);
+	if (rc < 0)
+		free(cmd);
+	return rc;
 }
 
 int ts_bridge_tcp_info(struct ts_stack *st, uint64_t id, struct ts_tcp_info *out)
