@@ -20,7 +20,7 @@
 
 enum shim_mode shim_mode = SHIM_OFF;
 struct wg_config shim_cfg;
-__thread int shim_internal;
+__thread int shim_internal __attribute__((tls_model("initial-exec")));
 static struct ts_routes *routes;      /* every peer's AllowedIPs; [const] after load */
 int shim_ready;
 
