@@ -486,9 +486,9 @@ static void free_graves(struct ts_stack *st)
  * median 160-170 us without, 90-110 us with 200 us of polling.
  *
  * Only after a pass that moved tunnel traffic, and not under bulk traffic (more than
- * BULK_BYTES_PER_S of it over the last window): there the answer to a wake-up is throughput, not latency, and a polling
- * thread takes the CPU from the processes at the other end of the transfer (an upload
- * to wireguard-go on two cores lost 10-20 %). */
+ * BULK_BYTES_PER_S of it over the last window): there the answer to a wake-up is
+ * throughput, not latency, and a polling thread takes the CPU from the processes at the
+ * other end of the transfer (an upload to wireguard-go on two cores lost 10-20 %). */
 #define TRAFFIC_WINDOW_NS 10000000ull /* 10 ms */
 #define BULK_BYTES_PER_S 8000000ull
 

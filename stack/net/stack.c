@@ -417,7 +417,7 @@ int ts_bridge_abort(struct ts_stack *st, uint64_t id)
 
 int ts_bridge_tcp_options(struct ts_stack *st, uint64_t id, const struct ts_bridge_req *opts)
 {
-	struct ts_cmd proto = { .type = TS_CMD_TCPOPT, .id = id, .req = *opts }, *cmd;
+	struct ts_cmd *cmd = calloc(1, sizeof(*cmd));
 	int rc;
 
 	/* Nobody needs the answer (a connection gone is no error for an option), and
@@ -425,11 +425,12 @@ int ts_bridge_tcp_options(struct ts_stack *st, uint64_t id, const struct ts_brid
 	 * message each way: programs that set TCP_NODELAY after every connect paid for it
 	 * per connection. Commands run in order, and lwIP holds back a small segment only
 	 * while an earlier one is unacknowledged, so data written right after goes out as
-	 * with the option. */
-	if (!(cmd = malloc(sizeof(*cmd))))
+	 * with the option. No waiter: ts_waiter_wake skips it. */
+	if (!cmd)
 		return -ENOMEM;
-	*cmd = proto;
-	cmd->waiter = NULL;
+	cmd->type = TS_CMD_TCPOPT;
+	cmd->id = id;
+	cmd->req = *opts;
 	rc = ts_stack_submit(st, cmd);
 	if (rc < 0)
 		free(cmd);

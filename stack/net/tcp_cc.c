@@ -83,9 +83,20 @@ static void end_round(struct ts_tcp_cc *cc, u32_t delivered, uint64_t now)
 		cc->rate = rate;
 }
 
+/* The windowed maxima: the best of this window and of the last. */
+static uint64_t max_rate(const struct ts_tcp_cc *cc)
+{
+	return cc->rate > cc->rate_prev ? cc->rate : cc->rate_prev;
+}
+
+static u32_t max_extra(const struct ts_tcp_cc *cc)
+{
+	return cc->extra > cc->extra_prev ? cc->extra : cc->extra_prev;
+}
+
 static u32_t bdp_of(const struct ts_tcp_cc *cc)
 {
-	uint64_t rate = cc->rate > cc->rate_prev ? cc->rate : cc->rate_prev, bdp;
+	uint64_t rate = max_rate(cc), bdp;
 
 	if (!cc->min_rtt || !rate)
 		return 0;
@@ -106,17 +117,18 @@ u32_t ts_tcp_cc_loss_floor(const struct ts_tcp_cc *cc)
  * 85 to 10-14 MB/s), it is withdrawn for CC_LOSS_MEMORY_NS. */
 static uint64_t allowance(const struct ts_tcp_cc *cc)
 {
-	uint64_t rate = cc->rate > cc->rate_prev ? cc->rate : cc->rate_prev, a;
+	uint64_t a;
 
 	if (cc->lossy)
 		return 0;
-	a = cc->extra > cc->extra_prev ? cc->extra : cc->extra_prev;
+	a = max_extra(cc);
 	if (cc->min_rtt < CC_RTT_FLOOR_NS)
-		a += CC_GAIN * rate * (CC_RTT_FLOOR_NS - cc->min_rtt) / 1000000000ull;
+		a += CC_GAIN * max_rate(cc) * (CC_RTT_FLOOR_NS - cc->min_rtt) / 1000000000ull;
 	return a;
 }
 
-uint64_t ts_tcp_cc_ceiling(const struct ts_tcp_cc *cc, const struct tcp_pcb *pcb)
+/* The ceiling now, in bytes, or 0 while nothing is measured. */
+static uint64_t ceiling_of(const struct ts_tcp_cc *cc, const struct tcp_pcb *pcb)
 {
 	uint64_t bdp = bdp_of(cc);
 
@@ -128,7 +140,7 @@ uint64_t ts_tcp_cc_ceiling(const struct ts_tcp_cc *cc, const struct tcp_pcb *pcb
 
 static void set_window(struct ts_tcp_cc *cc, struct tcp_pcb *pcb)
 {
-	uint64_t ceiling = ts_tcp_cc_ceiling(cc, pcb);
+	uint64_t ceiling = ceiling_of(cc, pcb);
 
 	if (!ceiling)
 		return; /* nothing measured: lwIP's slow start as it is */
@@ -149,7 +161,7 @@ static void set_window(struct ts_tcp_cc *cc, struct tcp_pcb *pcb)
  * BDP's worth of 100 ms, as BBR bounds it). */
 static void aggregation(struct ts_tcp_cc *cc, u32_t delivered, uint64_t now)
 {
-	uint64_t rate = cc->rate > cc->rate_prev ? cc->rate : cc->rate_prev;
+	uint64_t rate = max_rate(cc);
 	uint64_t expected = rate * (now - cc->agg_at) / 1000000000ull, got, cap = rate / 10;
 
 	got = delivered - cc->agg_delivered;

@@ -3,16 +3,17 @@
  * BBR: the fastest delivery of the last rounds times the smallest round-trip time of the
  * last seconds is the bandwidth-delay product (BDP).
  *
- * - The window stays below twice the BDP, plus the most that one burst of ACKs delivered
- *   beyond the measured rate (BBR's extra_acked): enough in flight to keep the path full
- *   and to find more bandwidth, no more. The burst term matters where ACKs come in
- *   batches: between two of our stacks on one machine each loop pass acknowledges a
- *   batch, and the minimum RTT is tens of microseconds: twice the BDP alone (the 64 KiB
- *   floor) left the pipeline idle half the time (190-200 MB/s with 1.1 of 2 cores busy;
- *   236-245 with the burst term; the RTT's floor in tcp_cc.c does the rest). Without it lwIP's Reno grows the
- *   window until something drops; through fast paths and deep socket buffers (ours are
- *   4 MiB) nothing drops for a long time, and a window of megabytes only sits in queues,
- *   where lwIP pays for it on every ACK (tcp_output walks the unacknowledged queue).
+ * - The window stays below twice the BDP (at least 64 KiB): enough in flight to keep the
+ *   path full and to find more bandwidth, no more. Without it lwIP's Reno grows the window
+ *   until something drops; through fast paths and deep socket buffers (ours are 4 MiB)
+ *   nothing drops for a long time, and a window of megabytes only sits in queues, where
+ *   lwIP pays for it on every ACK (tcp_output walks the unacknowledged queue).
+ *   On a path without a loss in the last 10 s the ceiling also allows the largest burst
+ *   of ACKs beyond the measured rate (BBR's extra_acked) and the BDP over at least
+ *   250 us: between two of our stacks on one machine ACKs come in batches and the idle
+ *   round trip is tens of microseconds, and twice that BDP left the pipeline idle half
+ *   the time (190-200 MB/s with 1.1 of 2 cores busy; 369-421 with both). A loss
+ *   withdraws it: bursts overflowed wireguard-go's 208 KB receive buffer.
  * - Below that ceiling lwIP stays in slow start: the window doubles per round trip until
  *   the ceiling holds it. The ceiling itself rises with the measured rate, so growth goes
  *   on while the path takes more.
@@ -29,7 +30,7 @@
  *   least two rounds, so a queue we built ourselves drains and the round-trip time is
  *   measured afresh (BBR's PROBE_RTT); else a standing queue would pass for path delay
  *   and ratchet the BDP up.
- * lwIP does the rest: the segments, retransmission, its timeout. */
+ * lwIP does the rest (segments, retransmission); its timeout's estimator is set below. */
 #ifndef TS_TCP_CC_H
 #define TS_TCP_CC_H
 
@@ -65,8 +66,6 @@ struct ts_tcp_cc {
  * and unless tcp_sack.c is recovering a loss, sets the window before lwIP sends again. */
 void ts_tcp_cc_on_ack(struct ts_tcp_cc *cc, struct tcp_pcb *pcb, u32_t held, bool recovering,
 		      uint64_t now, uint64_t pass);
-/* The ceiling now, in bytes, or 0 while nothing is measured. */
-uint64_t ts_tcp_cc_ceiling(const struct ts_tcp_cc *cc, const struct tcp_pcb *pcb);
 /* The least a loss takes the window to, in bytes (0 while nothing is measured). */
 u32_t ts_tcp_cc_loss_floor(const struct ts_tcp_cc *cc);
 
