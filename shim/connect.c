@@ -391,9 +391,10 @@ int shim_tunnel_connect(int fd, const struct sockaddr_storage *dst, int type)
 	if (!(st = shim_tunnel()))
 		return -1;
 	/* SEQPACKET, not DGRAM, for UDP: it keeps datagram boundaries and, unlike a
-	 * DGRAM pair, tells the stack when the application closed its end. */
+	 * DGRAM pair, tells the stack when the application closed its end. Non-blocking
+	 * for the stack's end; the application's gets its flags below. */
 	if (real.socketpair(AF_UNIX, (type == SOCK_STREAM ? SOCK_STREAM : SOCK_SEQPACKET) |
-			    SOCK_CLOEXEC, 0, sv) < 0)
+			    SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
 		return -1;
 	sv[1] = shim_adopt_fd(sv[1]);
 	c = shim_conn_new(proto);

@@ -269,25 +269,51 @@ void shim_conn_put(struct shim_conn *c)
 
 /* Internal descriptors live above the numbers select() users need (FD_SETSIZE) when
  * the limit allows, and below that at the top of the range. */
+#define HIGH_BASE (1024 + 512)
+
+/* Set once the limit allowed HIGH_BASE: a connect then need not ask for the limit each
+ * time. A limit lowered since shows in the dup (EINVAL); a lower base is asked anew
+ * each time, as the limit may have been raised (the tunnel's start does). */
+static int high_base_ok;
+
 static int internal_base(void)
 {
 	struct rlimit rl;
 
+	if (__atomic_load_n(&high_base_ok, __ATOMIC_RELAXED))
+		return HIGH_BASE;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur <= 64)
 		return 3;
-	if (rl.rlim_cur >= 2048)
-		return 1024 + 512;
+	if (rl.rlim_cur >= 2048) {
+		__atomic_store_n(&high_base_ok, 1, __ATOMIC_RELAXED);
+		return HIGH_BASE;
+	}
 	return (int)(rl.rlim_cur - rl.rlim_cur / 4);
+}
+
+static int dup_high(int fd)
+{
+	int base = internal_base(), nfd;
+
+	if (fd >= base)
+		return fd;
+	nfd = real.fcntl(fd, F_DUPFD_CLOEXEC, base);
+	if (nfd < 0 && errno == EINVAL && base == HIGH_BASE) {
+		__atomic_store_n(&high_base_ok, 0, __ATOMIC_RELAXED);
+		base = internal_base();
+		nfd = fd >= base ? fd : real.fcntl(fd, F_DUPFD_CLOEXEC, base);
+	}
+	return nfd;
 }
 
 int shim_adopt_fd(int fd)
 {
-	int nfd, base = internal_base();
+	int nfd;
 	struct shim_fd *e;
 
 	if (fd < 0)
 		return fd;
-	nfd = fd >= base ? fd : real.fcntl(fd, F_DUPFD_CLOEXEC, base);
+	nfd = dup_high(fd);
 	if (nfd < 0) {
 		nfd = fd; /* no room up there: keep it where it is */
 	} else if (nfd != fd) {

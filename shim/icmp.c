@@ -122,7 +122,8 @@ static struct shim_conn *icmp_open(int fd, const struct shim_fd *e,
 		return errno = ENETUNREACH, NULL;
 	if (!(st = shim_tunnel()))
 		return NULL;
-	if (real.socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+	/* Non-blocking for the stack's end; the application's gets its flags below. */
+	if (real.socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
 		return NULL;
 	sv[1] = shim_adopt_fd(sv[1]);
 	if (!(c = shim_conn_new(e->protocol))) {

@@ -207,7 +207,7 @@ void ts_bridge_start(struct ts_stack *st, struct ts_cmd *cmd)
 {
 	const struct ts_sys *sys = ts_sys();
 	struct ts_bridge *b = calloc(1, sizeof(*b));
-	int rc;
+	int rc, flags;
 
 	if (!b) {
 		struct ts_bridge_result res = { .error = ENOMEM };
@@ -221,8 +221,11 @@ void ts_bridge_start(struct ts_stack *st, struct ts_cmd *cmd)
 			cmd->ops.ended(cmd->arg, ENOMEM);
 		return;
 	}
-	/* Our end only: the application's end keeps its own flags. */
-	sys->fcntl(cmd->req.fd, F_SETFL, sys->fcntl(cmd->req.fd, F_GETFL) | O_NONBLOCK);
+	/* Our end only: the application's end keeps its own flags. The shim creates the
+	 * pair non-blocking; an end from elsewhere (a session client) may not be. */
+	flags = sys->fcntl(cmd->req.fd, F_GETFL);
+	if (flags >= 0 && !(flags & O_NONBLOCK))
+		sys->fcntl(cmd->req.fd, F_SETFL, flags | O_NONBLOCK);
 	b->st = st;
 	b->req = cmd->req;
 	b->fd = cmd->req.fd;
