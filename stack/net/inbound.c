@@ -40,9 +40,10 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 		return ERR_VAL;
 	ts_sockaddr_from_ip(&pcb->remote_ip, pcb->remote_port, &remote);
 	ts_sockaddr_from_ip(&pcb->local_ip, pcb->local_port, &local);
-	/* Non-blocking: our end because the loop reads it until EAGAIN; the
-	 * application's end gets the flags accept4 is asked for when it is claimed. */
-	if (sys->socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) == 0) {
+	if (sys->socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {
+		/* Our end only: the loop reads it until EAGAIN. The application's end gets
+		 * the flags accept4 is asked for when it is claimed. */
+		sys->fcntl(sv[1], F_SETFL, O_NONBLOCK);
 		sv[0] = sys->adopt(sv[0]);
 		b = ts_bridge_new(l->st, sys->adopt(sv[1]));
 	}
