@@ -19,15 +19,10 @@
 /* Each pcb in TIME_WAIT keeps its local port for 2 * TCP_MSL (two minutes), and lwIP
  * draws ephemeral ports from a range of 16384: a program that opened and closed more
  * than 16383 connections within two minutes (about 140 a second) had every connect
- * fail. Like Linux's tcp_max_tw_buckets, only so many stay in TIME_WAIT: the oldest
- * makes room for a new connection, as lwIP itself drops one when memory runs out
- * (tcp_kill_timewait). lwIP hands ports out in turn, so a port freed early comes back
- * only after the other 16383, as it would have anyway; and every pcb in the lists costs
- * each connect a step of lwIP's walks (tcp_new_port, the 4-tuple check): with 8192 (the
- * bound before) a loop of short connections spent about 10 us more per connect for
- * each 1000 waiting. 1024 still answers a FIN resent for a lost last ACK for a second
- * or more at 1000 connections a second. */
-#define TIME_WAIT_MAX 1024
+ * fail. Like Linux's tcp_max_tw_buckets, only so many stay in TIME_WAIT, half the
+ * range: the oldest makes room for a new connection, as lwIP itself drops one when
+ * memory runs out (tcp_kill_timewait). */
+#define TIME_WAIT_MAX 8192
 
 static void tcp_try_close(struct ts_bridge *b);
 
@@ -404,23 +399,15 @@ static void attach_pcb(struct ts_bridge *b, struct tcp_pcb *pcb)
 	tcp_err(pcb, on_err);
 }
 
-/* Keeps the newest TIME_WAIT_MAX - TRIM_EVERY (tcp_tw_pcbs is newest first), once every
- * TRIM_EVERY connects: the walk is as long as the list, and made for every connect it
- * was the stack thread's largest cost in a loop of short connections (2.3 % of its
- * samples with 2000 pcbs in TIME_WAIT). Each connect adds at most one, so the bound
- * holds between walks. A pcb a bridge still holds (the remote closed first and our
- * data is still being flushed) is ended by its bridge, never here. */
-#define TRIM_EVERY 64u
-
+/* Keeps the newest TIME_WAIT_MAX - 1 (tcp_tw_pcbs is newest first), leaving room for
+ * this connection's. A pcb a bridge still holds (the remote closed first and our data
+ * is still being flushed) is ended by its bridge, never here. The walk is no longer
+ * than the one tcp_new_port makes for every connect. */
 static void time_wait_trim(void)
 {
-	static unsigned connects;
 	struct tcp_pcb *pcb = tcp_tw_pcbs, *next;
 
-	if (++connects < TRIM_EVERY)
-		return;
-	connects = 0;
-	for (unsigned n = 0; pcb && n < TIME_WAIT_MAX - TRIM_EVERY; n++)
+	for (unsigned n = 0; pcb && n < TIME_WAIT_MAX - 1; n++)
 		pcb = pcb->next;
 	for (; pcb; pcb = next) {
 		next = pcb->next;

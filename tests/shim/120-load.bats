@@ -20,7 +20,7 @@ LOAD_PORT=7020
 # TUNSHIM_TIMER_SCALE for the runs that wait for TIME_WAIT to drain: 2 * MSL is 6 s.
 LOAD_SCALE=0.05
 LOAD_2MSL_MS=6000
-TIME_WAIT_MAX=1024
+TIME_WAIT_MAX=8192
 SHIM_ASAN_LIB=${SHIM_ASAN_LIB:-${TUNSHIM_BUILD:-$SHIM_ROOT/build}/san-address-undefined/libtunshim.so}
 
 setup_file() {
